@@ -1,0 +1,35 @@
+// Versioned by `user_version` so a later change can migrate instead of guessing.
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS buckets (
+  name TEXT PRIMARY KEY, created INTEGER NOT NULL,
+  versioning TEXT NOT NULL DEFAULT 'Enabled', public_read INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS versions (
+  vid TEXT PRIMARY KEY, bucket TEXT NOT NULL, key BLOB NOT NULL, hlc INTEGER NOT NULL,
+  origin TEXT NOT NULL, deleted INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
+  mtime INTEGER NOT NULL, manifest BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS versions_by_key ON versions(bucket, key, hlc DESC, origin DESC);
+CREATE TABLE IF NOT EXISTS heads (
+  bucket TEXT NOT NULL, key BLOB NOT NULL, vid TEXT NOT NULL, deleted INTEGER NOT NULL,
+  PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changelog (
+  origin TEXT NOT NULL, seq INTEGER NOT NULL, vid TEXT NOT NULL, PRIMARY KEY (origin, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS refs (cid TEXT NOT NULL, vid TEXT NOT NULL, PRIMARY KEY (cid, vid)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS refs_by_vid ON refs(vid);
+CREATE TABLE IF NOT EXISTS chunks (cid TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uploads (
+  upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key BLOB NOT NULL, created INTEGER NOT NULL, init BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, created);
+CREATE TABLE IF NOT EXISTS parts (
+  upload_id TEXT NOT NULL, part INTEGER NOT NULL, etag TEXT NOT NULL, size INTEGER NOT NULL,
+  chunks BLOB NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (upload_id, part)
+) WITHOUT ROWID;
+PRAGMA user_version = ${SCHEMA_VERSION};
+`;
