@@ -6,6 +6,9 @@ import { sha256 } from './cid.ts';
 import type { ContentRef } from './chunk-manifest.ts';
 import type { Hlc } from './hlc.ts';
 
+// What S3 reports for an object stored without a Content-Type.
+export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+
 // POSIX attributes a FUSE mount keeps as metadata; absent for objects written over S3.
 export interface PosixAttrs {
   mode: number;

@@ -106,6 +106,7 @@ export interface MetaStore {
 
   addLocalChunks(chunks: LocalChunk[]): void;
   removeLocalChunk(cid: string): void;
+  localChunks(): Iterable<LocalChunk>;
   isReferenced(cid: string): boolean;
   referencedCids(): Iterable<string>;
   localChunkStats(): { chunks: number; bytes: number };
@@ -114,11 +115,11 @@ export interface MetaStore {
   createUpload(rec: UploadRecord): void;
   getUpload(uploadId: string): UploadRecord | undefined;
   listUploads(bucket: string, prefix: string, after: string | undefined, limit: number): UploadRecord[];
-  putPart(rec: PartRecord): void;
+  // `refs` keep the part's chunks alive against GC until the upload is completed or aborted.
+  putPart(rec: PartRecord, refs: string[]): void;
   listParts(uploadId: string): PartRecord[];
   // Removes the upload and its parts (after completion or abort).
   deleteUpload(uploadId: string): void;
-  partChunkLists(): Iterable<Uint8Array>;
 
   close(): void;
 }

@@ -7,7 +7,7 @@ import { SCHEMA } from './sqlite-schema.ts';
 
 // Keys are BLOBs (UTF-8 bytes) so that ORDER BY and range bounds follow S3's byte order, which a
 // TEXT column with a JS-built upper bound would not for keys beyond the BMP.
-const enc = (s: string) => Buffer.from(s, 'utf8');
+const enc = (s: string): Buffer => Buffer.from(s, 'utf8');
 const dec = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
 
 // Smallest byte string greater than every string starting with `p` (UTF-8 never has 0xFF, and no
@@ -184,7 +184,7 @@ export class SqliteMetaStore implements MetaStore {
   private walk(q: VersionListQuery, fetch: (lo: Buffer, hi: Buffer, n: number) => Row[]): ListPage<VersionRecord> {
     const prefix = q.prefix ?? '';
     const hi = prefix === '' ? Buffer.from([0xff]) : successor(enc(prefix));
-    let lo = enc(prefix);
+    let lo: Buffer = enc(prefix);
     let skipThrough: string | undefined;
     if (q.after !== undefined && Buffer.compare(enc(q.after), lo) >= 0) {
       const cp = q.delimiter ? commonPrefix(q.after, prefix, q.delimiter) : undefined;
@@ -274,6 +274,12 @@ export class SqliteMetaStore implements MetaStore {
     this.q('DELETE FROM chunks WHERE cid = ?').run(cid);
   }
 
+  *localChunks(): Iterable<LocalChunk> {
+    for (const r of this.q('SELECT cid, size FROM chunks').iterate() as Iterable<Row>) {
+      yield { cid: r.cid as string, size: r.size as number };
+    }
+  }
+
   isReferenced(cid: string): boolean {
     return this.q('SELECT 1 FROM refs WHERE cid = ? LIMIT 1').get(cid) !== undefined;
   }
@@ -310,11 +316,17 @@ export class SqliteMetaStore implements MetaStore {
       .all(bucket, lo, hi, limit) as Row[]).map(uploadFromRow);
   }
 
-  putPart(rec: PartRecord): void {
-    this.q(`INSERT INTO parts(upload_id, part, etag, size, chunks, created) VALUES (?, ?, ?, ?, ?, ?)
+  putPart(rec: PartRecord, refs: string[]): void {
+    this.tx(() => {
+      const owner = partOwner(rec.uploadId, rec.part);
+      this.q('DELETE FROM refs WHERE vid = ?').run(owner);
+      const addRef = this.q('INSERT OR IGNORE INTO refs(cid, vid) VALUES (?, ?)');
+      for (const cid of refs) addRef.run(cid, owner);
+      this.q(`INSERT INTO parts(upload_id, part, etag, size, chunks, created) VALUES (?, ?, ?, ?, ?, ?)
             ON CONFLICT(upload_id, part) DO UPDATE SET etag = excluded.etag, size = excluded.size,
               chunks = excluded.chunks, created = excluded.created`)
       .run(rec.uploadId, rec.part, rec.etag, rec.size, rec.chunks, rec.created);
+    });
   }
 
   listParts(uploadId: string): PartRecord[] {
@@ -330,18 +342,22 @@ export class SqliteMetaStore implements MetaStore {
 
   deleteUpload(uploadId: string): void {
     this.tx(() => {
+      for (const r of this.q('SELECT part FROM parts WHERE upload_id = ?').all(uploadId) as Row[]) {
+        this.q('DELETE FROM refs WHERE vid = ?').run(partOwner(uploadId, r.part as number));
+      }
       this.q('DELETE FROM parts WHERE upload_id = ?').run(uploadId);
       this.q('DELETE FROM uploads WHERE upload_id = ?').run(uploadId);
     });
   }
 
-  *partChunkLists(): Iterable<Uint8Array> {
-    for (const r of this.q('SELECT chunks FROM parts').iterate() as Iterable<Row>) yield r.chunks as Uint8Array;
-  }
-
   close(): void {
     this.db.close();
   }
+}
+
+// Refs rows owned by an upload's part rather than a version; never a valid CID, so no clash.
+function partOwner(uploadId: string, part: number): string {
+  return `part:${uploadId}:${part}`;
 }
 
 function uploadFromRow(r: Row): UploadRecord {

@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import { chunkCidFromDigest } from '../core/cid.ts';
+import { chunkStream, type CutScanner } from '../core/chunker.ts';
+import type { ChunkRef } from '../core/chunk-manifest.ts';
+import type { ChunkStore } from '../store/chunk-store.ts';
+import type { LocalChunk } from '../store/meta-store.ts';
+import type { ChunkGuard } from './chunk-guard.ts';
+
+// Chunk writes in flight per put: enough to keep the disk and the thread pool busy while the next
+// chunk is hashed, few enough that a put holds at most this many chunks (<= 8 MiB) in memory.
+const WRITES_IN_FLIGHT = 8;
+
+export interface Ingested {
+  refs: ChunkRef[];
+  chunks: LocalChunk[];
+  size: number;
+  md5: Buffer;
+  // Bytes that were new to this segment (not deduplicated).
+  newBytes: number;
+}
+
+// Bytes -> content-defined chunks -> sha2-256 CIDs -> chunk store, with the MD5 of the whole
+// content (the S3 ETag) computed in the same pass. Every CID is registered with the guard before
+// the store is asked whether it has it, so GC cannot remove a chunk this put is about to reuse.
+// Nothing is durable until the caller flushes the store.
+export async function ingest(
+  body: AsyncIterable<Uint8Array>,
+  store: ChunkStore,
+  scanner: CutScanner,
+  guard: ChunkGuard,
+  onProgress?: (bytes: number) => void,
+): Promise<Ingested> {
+  const md5 = createHash('md5');
+  const refs: ChunkRef[] = [];
+  const chunks: LocalChunk[] = [];
+  const inflight = new Set<Promise<void>>();
+  let failure: unknown;
+  let size = 0;
+  let newBytes = 0;
+  try {
+    for await (const chunk of chunkStream(body, scanner)) {
+      if (failure) throw failure;
+      md5.update(chunk);
+      const cid = chunkCidFromDigest(createHash('sha256').update(chunk).digest());
+      const name = cid.toString();
+      guard.hold(name);
+      refs.push([cid, chunk.length]);
+      chunks.push({ cid: name, size: chunk.length });
+      size += chunk.length;
+      onProgress?.(size);
+      const write = store.put(cid, chunk).then(
+        (fresh) => {
+          if (fresh) newBytes += chunk.length;
+        },
+        (err) => {
+          failure ??= err;
+        },
+      );
+      const tracked = write.finally(() => inflight.delete(tracked));
+      inflight.add(tracked);
+      if (inflight.size >= WRITES_IN_FLIGHT) await Promise.race(inflight);
+    }
+    await Promise.all(inflight);
+    if (failure) throw failure;
+  } catch (err) {
+    await Promise.allSettled(inflight);
+    guard.release(chunks.map((c) => c.cid));
+    throw err;
+  }
+  return { refs, chunks, size, md5: md5.digest(), newBytes };
+}
