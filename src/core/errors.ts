@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'ChunkUnavailable'
   | 'BadDigest'
   | 'SegmentLocked'
+  | 'NoSuchSegment'
   | 'InvalidArgument'
   | 'PreconditionFailed';
 

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CID } from 'multiformats/cid';
 import { buildContent, allCids, type ChunkRef, type ContentRef } from '../core/chunk-manifest.ts';
@@ -152,6 +152,7 @@ export class Segment extends EventEmitter {
     const dataDir = opts.dataDir;
     const readOnly = opts.readOnly ?? false;
     if (!readOnly) mkdirSync(dataDir, { recursive: true });
+    else if (!existsSync(join(dataDir, 'meta.db'))) throw new StitchError('NoSuchSegment', `no segment in ${dataDir}`);
     const lock = readOnly ? undefined : DataLock.acquire(dataDir);
     try {
       const meta = new SqliteMetaStore(join(dataDir, 'meta.db'));
@@ -164,7 +165,7 @@ export class Segment extends EventEmitter {
         if (!storedChunker) meta.setSetting('chunker', JSON.stringify(chunker));
       }
       const identity = loadOrCreateIdentity(dataDir);
-      const store = await FsChunkStore.open(join(dataDir, 'chunks'));
+      const store = await FsChunkStore.open(join(dataDir, 'chunks'), { readOnly });
       return new Segment({ name, dataDir, identity, chunker, store, meta, readOnly, lock });
     } catch (err) {
       lock?.release();

@@ -22,8 +22,10 @@ export class FsChunkStore implements ChunkStore {
     this.tmp = join(root, 'tmp');
   }
 
-  static async open(root: string): Promise<FsChunkStore> {
+  // A read-only open leaves tmp/ alone: a writing process may own the files in it.
+  static async open(root: string, opts: { readOnly?: boolean } = {}): Promise<FsChunkStore> {
     const store = new FsChunkStore(root);
+    if (opts.readOnly) return store;
     await mkdir(store.tmp, { recursive: true });
     // Leftovers of writes interrupted by a crash: never renamed, so never acknowledged.
     for (const name of await readdir(store.tmp)) await unlink(join(store.tmp, name)).catch(() => {});
@@ -95,7 +97,7 @@ export class FsChunkStore implements ChunkStore {
   }
 
   async *list(): AsyncIterable<StoredChunk> {
-    for (const shard of await readdir(this.root)) {
+    for (const shard of await readdir(this.root).catch(() => [] as string[])) {
       if (shard === 'tmp') continue;
       const dir = join(this.root, shard);
       for (const name of await readdir(dir).catch(() => [] as string[])) {
