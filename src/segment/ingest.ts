@@ -5,6 +5,7 @@ import type { ChunkRef } from '../core/chunk-manifest.ts';
 import type { ChunkStore } from '../store/chunk-store.ts';
 import type { LocalChunk } from '../store/meta-store.ts';
 import type { ChunkGuard } from './chunk-guard.ts';
+import { StreamMd5 } from './md5-offload.ts';
 
 // Chunk writes in flight per put: enough to keep the disk and the thread pool busy while the next
 // chunk is hashed, few enough that a put holds at most this many chunks (<= 8 MiB) in memory.
@@ -30,7 +31,7 @@ export async function ingest(
   guard: ChunkGuard,
   onProgress?: (bytes: number) => void,
 ): Promise<Ingested> {
-  const md5 = createHash('md5');
+  const md5 = new StreamMd5();
   const refs: ChunkRef[] = [];
   const chunks: LocalChunk[] = [];
   const inflight = new Set<Promise<void>>();
@@ -40,7 +41,7 @@ export async function ingest(
   try {
     for await (const chunk of chunkStream(body, scanner)) {
       if (failure) throw failure;
-      md5.update(chunk);
+      await md5.update(chunk);
       const cid = chunkCidFromDigest(createHash('sha256').update(chunk).digest());
       const name = cid.toString();
       guard.hold(name);
@@ -64,8 +65,9 @@ export async function ingest(
     if (failure) throw failure;
   } catch (err) {
     await Promise.allSettled(inflight);
+    md5.drop();
     guard.release(chunks.map((c) => c.cid));
     throw err;
   }
-  return { refs, chunks, size, md5: md5.digest(), newBytes };
+  return { refs, chunks, size, md5: await md5.digest(), newBytes };
 }
