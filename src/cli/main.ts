@@ -6,6 +6,7 @@ import { registerBuckets } from './commands/buckets.ts';
 import { registerLs } from './commands/ls.ts';
 import { registerObjects } from './commands/objects.ts';
 import { registerServe } from './commands/serve.ts';
+import { registerKeys } from './commands/keys.ts';
 
 const program = new Command('stitch')
   .description('stitchfs: a content-addressed, geo-distributed filesystem')
@@ -20,6 +21,7 @@ registerBuckets(program, globals);
 registerObjects(program, globals);
 registerLs(program, globals);
 registerAdmin(program, globals);
+registerKeys(program, globals);
 
 try {
   await program.parseAsync(process.argv);

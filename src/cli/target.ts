@@ -17,3 +17,9 @@ export function parseTime(text: string): number {
   if (!Number.isFinite(ms)) throw new StitchError('InvalidArgument', `cannot read '${text}' as a time (use ISO 8601, e.g. 2026-11-22T10:00:00Z)`);
   return ms;
 }
+
+export function parseHostPort(text: string): { host: string; port: number } {
+  const m = text.match(/^\[?([^\]]*?)\]?:(\d+)$/);
+  if (!m || Number(m[2]) > 65535) throw new StitchError('InvalidArgument', `expected HOST:PORT, got '${text}'`);
+  return { host: m[1] || '127.0.0.1', port: Number(m[2]) };
+}

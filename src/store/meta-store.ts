@@ -80,6 +80,8 @@ export interface LocalChunk {
 export interface MetaStore {
   getSetting(name: string): string | undefined;
   setSetting(name: string, value: string): void;
+  deleteSetting(name: string): boolean;
+  settingsWithPrefix(prefix: string): Array<{ name: string; value: string }>;
 
   createBucket(rec: BucketRecord): boolean;
   getBucket(name: string): BucketRecord | undefined;

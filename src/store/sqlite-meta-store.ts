@@ -87,6 +87,15 @@ export class SqliteMetaStore implements MetaStore {
     this.q('INSERT INTO settings(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value').run(name, value);
   }
 
+  deleteSetting(name: string): boolean {
+    return this.q('DELETE FROM settings WHERE name = ?').run(name).changes === 1;
+  }
+
+  settingsWithPrefix(prefix: string): Array<{ name: string; value: string }> {
+    return (this.q('SELECT name, value FROM settings WHERE substr(name, 1, ?) = ? ORDER BY name').all(prefix.length, prefix) as Row[])
+      .map((r) => ({ name: r.name as string, value: r.value as string }));
+  }
+
   createBucket(rec: BucketRecord): boolean {
     const r = this.q('INSERT OR IGNORE INTO buckets(name, created, versioning, public_read) VALUES (?, ?, ?, ?)')
       .run(rec.name, rec.created, rec.versioning, rec.publicRead ? 1 : 0);
