@@ -1,5 +1,5 @@
 import type { CID } from 'multiformats/cid';
-import { verifyChunk } from '../core/cid.ts';
+import { inlineBytes, isInlineCid, verifyChunk } from '../core/cid.ts';
 import { StitchError } from '../core/errors.ts';
 import { chunksInRange, type ContentRef } from '../core/chunk-manifest.ts';
 import type { ChunkStore } from '../store/chunk-store.ts';
@@ -39,6 +39,10 @@ export class ChunkReader {
   }
 
   async read(cid: CID, ctx: ReadContext): Promise<Buffer> {
+    if (isInlineCid(cid)) {
+      const bytes = inlineBytes(cid);
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    }
     const local = await this.store.get(cid);
     if (local && verifyChunk(cid, local)) return local;
     if (local) this.counters.corrupt++;

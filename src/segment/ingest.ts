@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { chunkCidFromDigest } from '../core/cid.ts';
+import { cidForChunk, isInlineCid } from '../core/cid.ts';
 import { chunkStream, type CutScanner } from '../core/chunker.ts';
 import type { ChunkRef } from '../core/chunk-manifest.ts';
 import type { ChunkStore } from '../store/chunk-store.ts';
@@ -13,6 +12,7 @@ const WRITES_IN_FLIGHT = 8;
 
 export interface Ingested {
   refs: ChunkRef[];
+  // The chunks stored as files (inline ones live in the manifest only).
   chunks: LocalChunk[];
   size: number;
   md5: Buffer;
@@ -42,13 +42,14 @@ export async function ingest(
     for await (const chunk of chunkStream(body, scanner)) {
       if (failure) throw failure;
       await md5.update(chunk);
-      const cid = chunkCidFromDigest(createHash('sha256').update(chunk).digest());
-      const name = cid.toString();
-      guard.hold(name);
+      const cid = cidForChunk(chunk);
       refs.push([cid, chunk.length]);
-      chunks.push({ cid: name, size: chunk.length });
       size += chunk.length;
       onProgress?.(size);
+      if (isInlineCid(cid)) continue;
+      const name = cid.toString();
+      guard.hold(name);
+      chunks.push({ cid: name, size: chunk.length });
       const write = store.put(cid, chunk).then(
         (fresh) => {
           if (fresh) newBytes += chunk.length;

@@ -7,7 +7,7 @@ import { DEFAULT_CHUNKER, scannerConfig, type ChunkerParams, type CutScanner } f
 import { StitchError } from '../core/errors.ts';
 import { HybridClock, hlcFromMillis } from '../core/hlc.ts';
 import { checkBucketName, checkKey } from '../core/names.ts';
-import { parseCid } from '../core/cid.ts';
+import { isInlineCid, parseCid } from '../core/cid.ts';
 import {
   DEFAULT_CONTENT_TYPE, decodeVersion, signVersion, type PosixAttrs, type SignedVersion, type VersionManifest,
 } from '../core/version-manifest.ts';
@@ -17,6 +17,7 @@ import type { ChunkStore } from '../store/chunk-store.ts';
 import type { BucketRecord, ListPage, LocalChunk, MetaStore, VersionRecord, Versioning } from '../store/meta-store.ts';
 import { SqliteMetaStore } from '../store/sqlite-meta-store.ts';
 import { ChunkGuard } from './chunk-guard.ts';
+import { GroupCommit } from './group-commit.ts';
 import { ChunkReader } from './chunk-reader.ts';
 import type { ChunkSource } from './chunk-source.ts';
 import { DataLock } from './data-lock.ts';
@@ -123,6 +124,7 @@ export class Segment extends EventEmitter {
   readonly meta: MetaStore;
   readonly reader: ChunkReader;
   readonly guard = new ChunkGuard();
+  private readonly commits: GroupCommit;
   readonly readOnly: boolean;
   readonly scanner: CutScanner;
   readonly uploads: Uploads;
@@ -146,6 +148,7 @@ export class Segment extends EventEmitter {
     this.clock = new HybridClock(o.meta.maxHlc());
     this.reader = new ChunkReader(o.store, o.meta, !o.readOnly);
     this.uploads = new Uploads(this);
+    this.commits = new GroupCommit(o.meta);
   }
 
   static async open(opts: SegmentOptions): Promise<Segment> {
@@ -261,18 +264,18 @@ export class Segment extends EventEmitter {
       await Promise.all(blocks.map((b) => this.store.put(b.cid, b.bytes)));
       await this.store.flush();
       const stored = [...chunks, ...blockChunks];
-      return this.commit({ bucket, key, ...attrs, content, deleted: false }, stored.map((c) => c.cid), stored);
+      return await this.commit({ bucket, key, ...attrs, content, deleted: false }, stored.map((c) => c.cid), stored);
     } finally {
       this.guard.release(blockChunks.map((b) => b.cid));
     }
   }
 
   // `refs` are every block the version needs (kept from GC); `stored` the ones now stored locally.
-  private commit(
+  private async commit(
     fields: Omit<VersionManifest, 'mtime' | 'parent' | 'hlc' | 'origin'>,
     refs: string[],
     stored: LocalChunk[],
-  ): ObjectVersion {
+  ): Promise<ObjectVersion> {
     const parent = this.meta.head(fields.bucket, fields.key);
     const hlc = this.clock.tick();
     const manifest: VersionManifest = {
@@ -288,7 +291,7 @@ export class Segment extends EventEmitter {
       vid: signed.vid.toString(), bucket: manifest.bucket, key: manifest.key, hlc, origin: this.name,
       deleted: manifest.deleted, size: manifest.size, etag: manifest.etag, mtime: manifest.mtime, manifest: signed.bytes,
     };
-    const seq = this.meta.commitVersion(rec, [...new Set(refs)], stored);
+    const seq = await this.commits.commit(rec, [...new Set(refs)], stored);
     this.emit('version', rec, seq);
     return this.toVersion(rec, signed);
   }
@@ -324,10 +327,10 @@ export class Segment extends EventEmitter {
     const ctx = { bucket: src.bucket, key: src.key, vid: from.versionId };
     const { chunks, blocks } = await allCids(from.content, (cid) => this.reader.read(cid, ctx));
     // Sharing chunks copies no data; the refs keep them alive as long as either version lives.
-    const refs = [...chunks.map(([cid]) => cid.toString()), ...blocks.map((cid) => cid.toString())];
+    const refs = [...chunks.filter(([cid]) => !isInlineCid(cid)), ...blocks.map((cid) => [cid])].map(([cid]) => cid.toString());
     for (const cid of refs) this.guard.hold(cid);
     try {
-      return this.commit({
+      return await this.commit({
         bucket: dst.bucket, key: dst.key, size: from.size, etag: from.etag,
         contentType: replace?.contentType ?? from.contentType,
         meta: replace?.meta ?? from.meta,

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import * as dagCbor from '@ipld/dag-cbor';
 import type { ChunkRef } from '../core/chunk-manifest.ts';
 import { StitchError } from '../core/errors.ts';
+import { isInlineCid } from '../core/cid.ts';
 import { checkKey } from '../core/names.ts';
 import type { PartRecord, UploadRecord } from '../store/meta-store.ts';
 import { toBody, type Body } from './body.ts';
@@ -102,13 +103,13 @@ export class Uploads {
   ): Promise<ObjectVersion> {
     const upload = this.get(bucket, key, uploadId);
     if (parts.length === 0) throw new StitchError('InvalidPart', 'no parts given');
-    const stored = new Map(this.segment.meta.listParts(uploadId).map((p) => [p.part, p]));
+    const uploaded = new Map(this.segment.meta.listParts(uploadId).map((p) => [p.part, p]));
     const chosen: PartRecord[] = [];
     for (let i = 0; i < parts.length; i++) {
       if (i > 0 && parts[i].part <= parts[i - 1].part) {
         throw new StitchError('InvalidPartOrder', 'the list of parts was not in ascending order');
       }
-      const p = stored.get(parts[i].part);
+      const p = uploaded.get(parts[i].part);
       if (!p || p.etag !== parts[i].etag.replaceAll('"', '')) {
         throw new StitchError('InvalidPart', `part ${parts[i].part} was not uploaded or its ETag does not match`);
       }
@@ -122,11 +123,12 @@ export class Uploads {
     const refs = chosen.flatMap((p) => dagCbor.decode(p.chunks) as ChunkRef[]);
     const md5s = Buffer.concat(chosen.map((p) => Buffer.from(p.etag, 'hex')));
     const init = dagCbor.decode(upload.init) as Required<UploadInit>;
-    const cids = refs.map(([cid]) => cid.toString());
+    const stored = refs.filter(([cid]) => !isInlineCid(cid)).map(([cid, size]) => ({ cid: cid.toString(), size }));
+    const cids = stored.map((c) => c.cid);
     const s = this.segment;
     for (const cid of cids) s.guard.hold(cid);
     try {
-      const version = await s.commitContent(bucket, key, refs, refs.map(([cid, size]) => ({ cid: cid.toString(), size })), {
+      const version = await s.commitContent(bucket, key, refs, stored, {
         size: chosen.reduce((n, p) => n + p.size, 0),
         etag: `${createHash('md5').update(md5s).digest('hex')}-${chosen.length}`,
         contentType: init.contentType, meta: init.meta, headers: init.headers,

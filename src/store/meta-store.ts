@@ -93,6 +93,8 @@ export interface MetaStore {
   // One transaction: the version, its chunk references, newly stored local chunks, the change
   // log entry and the head of its key when it now sorts highest. Returns the change-log sequence.
   commitVersion(rec: VersionRecord, refs: string[], localChunks: LocalChunk[]): number;
+  // Several versions in one transaction (group commit): one fsync for all of them.
+  commitVersions(batch: Array<{ rec: VersionRecord; refs: string[]; localChunks: LocalChunk[] }>): number[];
   getVersion(vid: string): VersionRecord | undefined;
   head(bucket: string, key: string): VersionRecord | undefined;
   // The version current at a given HLC time (may be a delete marker).

@@ -127,7 +127,15 @@ export class SqliteMetaStore implements MetaStore {
   }
 
   commitVersion(rec: VersionRecord, refs: string[], localChunks: LocalChunk[]): number {
-    return this.tx(() => {
+    return this.commitVersions([{ rec, refs, localChunks }])[0];
+  }
+
+  commitVersions(batch: Array<{ rec: VersionRecord; refs: string[]; localChunks: LocalChunk[] }>): number[] {
+    return this.tx(() => batch.map(({ rec, refs, localChunks }) => this.insertVersion(rec, refs, localChunks)));
+  }
+
+  private insertVersion(rec: VersionRecord, refs: string[], localChunks: LocalChunk[]): number {
+    {
       const key = enc(rec.key);
       this.q(`INSERT INTO versions(vid, bucket, key, hlc, origin, deleted, size, etag, mtime, manifest)
               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
@@ -140,7 +148,7 @@ export class SqliteMetaStore implements MetaStore {
       this.q('INSERT INTO changelog(origin, seq, vid) VALUES (?, ?, ?)').run(rec.origin, seq, rec.vid);
       this.refreshHead(rec.bucket, key);
       return seq;
-    });
+    }
   }
 
   // The head is the highest (hlc, origin) among the key's versions, recomputed rather than
