@@ -28,18 +28,5 @@ function decodePath(raw: string): string {
   }
 }
 
-// Query pairs in wire order, decoded ('+' is a space in form encoding but S3 clients encode
-// spaces as %20; a literal '+' in a SigV4 query is '%2B', so '+' stays '+' here).
-export function parseQuery(raw: string): Array<[string, string]> {
-  if (raw === '') return [];
-  return raw.split('&').filter((p) => p !== '').map((p) => {
-    const i = p.indexOf('=');
-    const k = i < 0 ? p : p.slice(0, i);
-    const v = i < 0 ? '' : p.slice(i + 1);
-    try {
-      return [decodeURIComponent(k), decodeURIComponent(v)];
-    } catch {
-      throw new S3Error('InvalidURI', 400, "Couldn't parse the specified URI.");
-    }
-  });
-}
+// One query parser for routing and signature verification, so both read a request alike.
+export { parseQuery } from './auth/sigv4.ts';

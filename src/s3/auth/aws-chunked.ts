@@ -266,7 +266,8 @@ function mismatch(why: string): S3AuthError {
 const EMPTY = Buffer.alloc(0);
 
 // Pull-based view of the raw body. Data is handed out as subarrays of the input pieces (no
-// copies); only framing lines, bounded by maxLine, are ever concatenated.
+// copies; so a source must not reuse a buffer it has yielded, which node streams never do); only
+// framing lines, bounded by maxLine, are ever concatenated.
 class Reader {
   private readonly it: AsyncIterator<Uint8Array>;
   private cur: Buffer = EMPTY;

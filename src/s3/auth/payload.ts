@@ -109,8 +109,9 @@ function headerChecksum(headers: Headers, query: QueryPairs | undefined): { algo
   const found: Array<{ algorithm: ChecksumAlgorithm; value: string; name: string }> = [];
   for (const [name, value] of Object.entries(headers)) {
     const algorithm = checksumAlgorithmOfHeader(name);
+    if (algorithm === undefined) continue;
     const v = single(value);
-    if (algorithm !== undefined && v !== undefined) found.push({ algorithm, value: v.trim(), name });
+    if (v !== undefined) found.push({ algorithm, value: v.trim(), name });
   }
   for (const [name, value] of query ?? []) {
     const algorithm = checksumAlgorithmOfHeader(name);

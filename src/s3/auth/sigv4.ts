@@ -13,8 +13,9 @@ export const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
 export const MAX_PRESIGNED_EXPIRES_S = 7 * 24 * 3600;
 
 export type HeaderValue = string | readonly string[] | undefined;
-// Lowercase names, as node:http gives them. Pass `req.headersDistinct` (or `req.headers`) as is:
-// repeated headers are canonicalized as AWS says, values joined by ','.
+// Lowercase names and latin1 values, as node:http gives them. Pass `req.headersDistinct` as is:
+// repeated headers are then canonicalized as AWS says, values joined by ','. (`req.headers` works
+// too, but node joins some repeats with ', ', which no client signed.)
 export type Headers = Readonly<Record<string, HeaderValue>>;
 export type QueryPairs = ReadonlyArray<readonly [string, string]>;
 
@@ -74,7 +75,7 @@ export function verifySigV4(req: SigV4Request, credentials: CredentialStore, opt
   const now = options.now === undefined ? Date.now() : +options.now;
   const maxSkewMs = options.maxSkewMs ?? MAX_CLOCK_SKEW_MS;
   const authorization = headerValue(req.headers, 'authorization');
-  const inQuery = req.query.some(([k]) => k === 'X-Amz-Algorithm');
+  const inQuery = req.query.some(([k]) => k === 'X-Amz-Algorithm' || k === 'X-Amz-Credential' || k === 'X-Amz-Signature');
   if (authorization !== undefined && inQuery) {
     throw new S3AuthError('InvalidArgument', 'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified');
   }
@@ -165,9 +166,12 @@ function checkSkew(time: number, now: number, maxSkewMs: number, amzDate: string
 // ---------------------------------------------------------------------------------------------
 // Query form (presigned URL): X-Amz-Algorithm, -Credential, -Date, -Expires, -SignedHeaders, -Signature.
 
+// Given twice, any of these would let the signer's value and the one we read differ.
+const AUTH_QUERY_PARAMS = ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-Expires', 'X-Amz-SignedHeaders', 'X-Amz-Signature', 'X-Amz-Content-Sha256'];
+
 function verifyQueryAuth(req: SigV4Request, credentials: CredentialStore, now: number, maxSkewMs: number): SigV4Auth {
   const bad = (why: string) =>
-    new S3AuthError('AuthorizationQueryParametersError', `Error parsing the X-Amz-Credential parameter or another query authentication parameter; ${why}`);
+    new S3AuthError('AuthorizationQueryParametersError', `Query-string authentication is malformed; ${why}`);
   const params = new Map<string, string>();
   for (const [k, v] of req.query) {
     if (!k.startsWith('X-Amz-')) continue;
@@ -227,8 +231,6 @@ function verifyQueryAuth(req: SigV4Request, credentials: CredentialStore, now: n
   const canonicalRequest = buildCanonicalRequest(req, query, signedHeaders, contentSha);
   return finish(req, cred, secret, signature, canonicalRequest, amzDate, signedHeaders, payloadMode, true);
 }
-
-const AUTH_QUERY_PARAMS = ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-Expires', 'X-Amz-SignedHeaders', 'X-Amz-Signature', 'X-Amz-Content-Sha256'];
 
 // ---------------------------------------------------------------------------------------------
 // Shared steps.
@@ -312,7 +314,7 @@ function finish(
   payloadMode: PayloadMode,
   presigned: boolean,
 ): SigV4Auth {
-  const stringToSign = `${ALGORITHM}\n${amzDate}\n${cred.scope}\n${sha256Hex(canonicalRequest)}`;
+  const stringToSign = `${ALGORITHM}\n${amzDate}\n${cred.scope}\n${sha256Hex(byteString(canonicalRequest))}`;
   const signingKey = deriveSigningKey(secret, cred.date, cred.region, 's3');
   const expected = hmacHex(signingKey, stringToSign);
   if (!signaturesEqual(expected, signature)) {
@@ -335,11 +337,19 @@ function finish(
   };
 }
 
+// node:http hands header values over as latin1, one char per byte received; turning them back into
+// those bytes reproduces what the client hashed (e.g. boto3's UTF-8 x-amz-meta-* values). Everything
+// else in a canonical request is ASCII. A string with chars above 0xFF did not come off the wire
+// that way, so it is hashed as UTF-8.
+function byteString(s: string): Buffer {
+  return /[^\x00-\xff]/.test(s) ? Buffer.from(s, 'utf8') : Buffer.from(s, 'latin1');
+}
+
 // Compare in time independent of where the first difference is, so a forger cannot find the
 // signature byte by byte. The length is public (always 64 hex digits).
 export function signaturesEqual(expectedHex: string, providedHex: string): boolean {
-  const a = Buffer.from(expectedHex, 'latin1');
-  const b = Buffer.from(providedHex, 'latin1');
+  const a = Buffer.from(expectedHex, 'utf8');
+  const b = Buffer.from(providedHex, 'utf8');
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
