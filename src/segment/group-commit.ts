@@ -1,7 +1,7 @@
-import type { LocalChunk, MetaStore, VersionRecord } from '../store/meta-store.ts';
+import type { CommitItem, LocalChunk, MetaStore, VersionRecord } from '../store/meta-store.ts';
 
 interface Pending {
-  item: { rec: VersionRecord; refs: string[]; localChunks: LocalChunk[] };
+  item: CommitItem;
   resolve: (seq: number) => void;
   reject: (err: unknown) => void;
 }
@@ -18,9 +18,9 @@ export class GroupCommit {
     this.meta = meta;
   }
 
-  commit(rec: VersionRecord, refs: string[], localChunks: LocalChunk[]): Promise<number> {
+  commit(rec: VersionRecord, refs: string[], localChunks: LocalChunk[], seq?: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ item: { rec, refs, localChunks }, resolve, reject });
+      this.pending.push({ item: { rec, refs, localChunks, seq }, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -39,7 +39,7 @@ export class GroupCommit {
       // One bad row must not fail its neighbours: fall back to one transaction each.
       for (const p of batch) {
         try {
-          p.resolve(this.meta.commitVersion(p.item.rec, p.item.refs, p.item.localChunks));
+          p.resolve(this.meta.commitVersion(p.item.rec, p.item.refs, p.item.localChunks, p.item.seq));
         } catch (err) {
           p.reject(err);
         }

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { HybridClock, hlcFromMillis } from '../core/hlc.ts';
 import { checkBucketName, checkKey } from '../core/names.ts';
 import { isInlineCid, parseCid } from '../core/cid.ts';
 import {
-  DEFAULT_CONTENT_TYPE, decodeVersion, signVersion, type PosixAttrs, type SignedVersion, type VersionManifest,
+  DEFAULT_CONTENT_TYPE, decodeVersion, signVersion, verifyVersion, type PosixAttrs, type SignedVersion, type VersionManifest,
 } from '../core/version-manifest.ts';
 import { cutScannerFor } from '../native/cdc.ts';
 import { FsChunkStore } from '../store/fs-chunk-store.ts';
@@ -196,7 +197,10 @@ export class Segment extends EventEmitter {
     this.writable();
     checkBucketName(name);
     const rec: BucketRecord = { name, created: Date.now(), versioning: 'Enabled', publicRead: opts.publicRead ?? false };
-    if (!this.meta.createBucket(rec)) throw new StitchError('BucketAlreadyExists', `bucket '${name}' already exists`);
+    if (this.meta.getBucket(name)) throw new StitchError('BucketAlreadyExists', `bucket '${name}' already exists`);
+    const event = this.sign(bucketEvent(name, false)).rec;
+    if (!this.meta.createBucket(rec, event)) throw new StitchError('BucketAlreadyExists', `bucket '${name}' already exists`);
+    this.emit('version', event, this.ownSeq());
     return rec;
   }
 
@@ -219,9 +223,11 @@ export class Segment extends EventEmitter {
   deleteBucket(name: string): void {
     this.writable();
     this.bucket(name);
-    if (!this.meta.deleteBucketIfEmpty(name)) {
+    const event = this.sign(bucketEvent(name, true)).rec;
+    if (!this.meta.deleteBucketIfEmpty(name, event)) {
       throw new StitchError('BucketNotEmpty', `bucket '${name}' is not empty (it still holds versions or uploads)`);
     }
+    this.emit('version', event, this.ownSeq());
   }
 
   // ---- writes ----
@@ -270,13 +276,10 @@ export class Segment extends EventEmitter {
     }
   }
 
-  // `refs` are every block the version needs (kept from GC); `stored` the ones now stored locally.
-  private async commit(
-    fields: Omit<VersionManifest, 'mtime' | 'parent' | 'hlc' | 'origin'>,
-    refs: string[],
-    stored: LocalChunk[],
-  ): Promise<ObjectVersion> {
-    const parent = this.meta.head(fields.bucket, fields.key);
+  // Signs a new local version of `fields` (sync: no await between reading the head and ticking
+  // the clock, so the parent link and HLC order agree).
+  private sign(fields: Omit<VersionManifest, 'mtime' | 'parent' | 'hlc' | 'origin'>): { rec: VersionRecord; signed: SignedVersion } {
+    const parent = fields.key === '' ? undefined : this.meta.head(fields.bucket, fields.key);
     const hlc = this.clock.tick();
     const manifest: VersionManifest = {
       ...fields,
@@ -287,13 +290,77 @@ export class Segment extends EventEmitter {
     };
     if (manifest.posix === undefined) delete manifest.posix;
     const signed = signVersion(manifest, this.identity.privateKey);
-    const rec: VersionRecord = {
-      vid: signed.vid.toString(), bucket: manifest.bucket, key: manifest.key, hlc, origin: this.name,
-      deleted: manifest.deleted, size: manifest.size, etag: manifest.etag, mtime: manifest.mtime, manifest: signed.bytes,
-    };
+    return { rec: recordOf(signed), signed };
+  }
+
+  // `refs` are every block the version needs (kept from GC); `stored` the ones now stored locally.
+  private async commit(
+    fields: Omit<VersionManifest, 'mtime' | 'parent' | 'hlc' | 'origin'>,
+    refs: string[],
+    stored: LocalChunk[],
+  ): Promise<ObjectVersion> {
+    const { rec, signed } = this.sign(fields);
     const seq = await this.commits.commit(rec, [...new Set(refs)], stored);
     this.emit('version', rec, seq);
     return this.toVersion(rec, signed);
+  }
+
+  // A version signed by another segment (gossip or catch-up), already checked against the
+  // allowlist by the caller; verified again here because this is the store's own door. It joins
+  // the name index at once; its chunks stay remote until read, pinned or replicated.
+  async applyRemote(bytes: Uint8Array, seq: number, originKey: KeyObject): Promise<'applied' | 'duplicate'> {
+    this.writable();
+    const signed = decodeVersion(bytes);
+    const m = signed.manifest;
+    if (m.origin === this.name) return 'duplicate';
+    if (!verifyVersion(signed, originKey)) throw new StitchError('InvalidArgument', `version ${signed.vid} has a bad signature for origin ${m.origin}`);
+    if (!Number.isSafeInteger(seq) || seq < 1) throw new StitchError('InvalidArgument', `bad sequence number ${seq}`);
+    checkBucketName(m.bucket);
+    if (m.key !== '') checkKey(m.key);
+    this.clock.observe(m.hlc);
+    const rec = recordOf(signed);
+    if (this.meta.getVersion(rec.vid)) return 'duplicate';
+    if (m.key === '') return this.applyBucketEvent(rec, seq);
+    // Versions may overtake their bucket's creation on the wire; the bucket exists at its origin.
+    this.meta.createBucket({ name: m.bucket, created: m.mtime, versioning: 'Enabled', publicRead: false });
+    const refs = 'chunks' in m.content
+      ? m.content.chunks.filter(([cid]) => !isInlineCid(cid)).map(([cid]) => cid.toString())
+      : [m.content.tree.toString()];
+    const got = await this.commits.commit(rec, [...new Set(refs)], [], seq);
+    if (got === 0) return 'duplicate';
+    this.emit('remote-version', rec, seq);
+    return 'applied';
+  }
+
+  private applyBucketEvent(rec: VersionRecord, seq: number): 'applied' | 'duplicate' {
+    if (!rec.deleted && !this.meta.getBucket(rec.bucket)) {
+      this.meta.createBucket({ name: rec.bucket, created: rec.mtime, versioning: 'Enabled', publicRead: false }, { ...rec });
+    } else if (rec.deleted && this.meta.getBucket(rec.bucket)) {
+      // A bucket that still holds versions here (written concurrently elsewhere) is kept; the
+      // event is logged so every segment's change log still converges.
+      this.meta.deleteBucketIfEmpty(rec.bucket);
+    }
+    const got = this.meta.commitVersion(rec, [], [], seq);
+    if (got === 0) return 'duplicate';
+    this.emit('remote-version', rec, seq);
+    return 'applied';
+  }
+
+  sequenceVector(): Record<string, number> {
+    return this.meta.sequenceVector();
+  }
+
+  // The latest sequence number of this segment's own change log (one writer, so no gaps).
+  private ownSeq(): number {
+    return this.meta.sequenceVector()[this.name] ?? 0;
+  }
+
+  // Change-log entries of one origin after `afterSeq`, with their signed manifests.
+  changesSince(origin: string, afterSeq: number, limit: number): Array<{ origin: string; seq: number; bytes: Uint8Array; bucket: string }> {
+    return this.meta.changes(origin, afterSeq, limit).flatMap((e) => {
+      const v = this.meta.getVersion(e.vid);
+      return v ? [{ origin: e.origin, seq: e.seq, bytes: v.manifest, bucket: v.bucket }] : [];
+    });
   }
 
   async delete(bucket: string, key: string): Promise<ObjectVersion> {
@@ -445,6 +512,20 @@ export class Segment extends EventEmitter {
   readBlock(cid: CID, ctx: { bucket: string; key: string; vid: string }): Promise<Buffer> {
     return this.reader.read(cid, ctx);
   }
+}
+
+function recordOf(signed: SignedVersion): VersionRecord {
+  const m = signed.manifest;
+  return {
+    vid: signed.vid.toString(), bucket: m.bucket, key: m.key, hlc: m.hlc, origin: m.origin,
+    deleted: m.deleted, size: m.size, etag: m.etag, mtime: m.mtime, manifest: signed.bytes,
+  };
+}
+
+// Buckets are part of the namespace: their creation and deletion are signed versions with an
+// empty key, so they gossip, catch up and order exactly like objects.
+function bucketEvent(bucket: string, deleted: boolean): Omit<VersionManifest, 'mtime' | 'parent' | 'hlc' | 'origin'> {
+  return { bucket, key: '', size: 0, etag: '', contentType: DEFAULT_CONTENT_TYPE, meta: {}, headers: {}, content: { chunks: [] }, deleted };
 }
 
 function clampLimit(limit: number | undefined): number {

@@ -25,6 +25,13 @@ export interface VersionRecord {
   manifest: Uint8Array;
 }
 
+export interface CommitItem {
+  rec: VersionRecord;
+  refs: string[];
+  localChunks: LocalChunk[];
+  seq?: number;
+}
+
 export interface ListQuery {
   prefix?: string;
   delimiter?: string;
@@ -83,18 +90,20 @@ export interface MetaStore {
   deleteSetting(name: string): boolean;
   settingsWithPrefix(prefix: string): Array<{ name: string; value: string }>;
 
-  createBucket(rec: BucketRecord): boolean;
+  // `event` is the bucket's signed change-log entry, committed in the same transaction.
+  createBucket(rec: BucketRecord, event?: VersionRecord): boolean;
   getBucket(name: string): BucketRecord | undefined;
   listBuckets(): BucketRecord[];
   updateBucket(name: string, patch: Partial<Omit<BucketRecord, 'name'>>): void;
   // Deletes only when the bucket has no versions and no uploads; false otherwise.
-  deleteBucketIfEmpty(name: string): boolean;
+  deleteBucketIfEmpty(name: string, event?: VersionRecord): boolean;
 
   // One transaction: the version, its chunk references, newly stored local chunks, the change
   // log entry and the head of its key when it now sorts highest. Returns the change-log sequence.
-  commitVersion(rec: VersionRecord, refs: string[], localChunks: LocalChunk[]): number;
-  // Several versions in one transaction (group commit): one fsync for all of them.
-  commitVersions(batch: Array<{ rec: VersionRecord; refs: string[]; localChunks: LocalChunk[] }>): number[];
+  commitVersion(rec: VersionRecord, refs: string[], localChunks: LocalChunk[], seq?: number): number;
+  // Several versions in one transaction (group commit): one fsync for all of them. Items with a
+  // `seq` come from another segment and keep their origin's number; duplicates return 0.
+  commitVersions(batch: CommitItem[]): number[];
   getVersion(vid: string): VersionRecord | undefined;
   head(bucket: string, key: string): VersionRecord | undefined;
   // The version current at a given HLC time (may be a delete marker).
@@ -105,7 +114,11 @@ export interface MetaStore {
   deleteVersion(vid: string): void;
 
   changes(origin: string, afterSeq: number, limit: number): ChangeEntry[];
+  // Per origin, the highest sequence number up to which every change-log entry is held.
   sequenceVector(): Record<string, number>;
+  bucketsReferencing(cid: string): string[];
+  // Chunks a version references that this segment does not hold (remote data not fetched yet).
+  missingChunks(vid: string): string[];
   maxHlc(): number;
 
   addLocalChunks(chunks: LocalChunk[]): void;

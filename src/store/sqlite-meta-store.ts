@@ -1,6 +1,6 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type {
-  BucketRecord, ChangeEntry, ListPage, ListQuery, LocalChunk, MetaStore, PartRecord, UploadRecord,
+  BucketRecord, ChangeEntry, CommitItem, ListPage, ListQuery, LocalChunk, MetaStore, PartRecord, UploadRecord,
   VersionListQuery, VersionRecord,
 } from './meta-store.ts';
 import { SCHEMA } from './sqlite-schema.ts';
@@ -96,10 +96,13 @@ export class SqliteMetaStore implements MetaStore {
       .map((r) => ({ name: r.name as string, value: r.value as string }));
   }
 
-  createBucket(rec: BucketRecord): boolean {
-    const r = this.q('INSERT OR IGNORE INTO buckets(name, created, versioning, public_read) VALUES (?, ?, ?, ?)')
-      .run(rec.name, rec.created, rec.versioning, rec.publicRead ? 1 : 0);
-    return r.changes === 1;
+  createBucket(rec: BucketRecord, event?: VersionRecord): boolean {
+    return this.tx(() => {
+      const r = this.q('INSERT OR IGNORE INTO buckets(name, created, versioning, public_read) VALUES (?, ?, ?, ?)')
+        .run(rec.name, rec.created, rec.versioning, rec.publicRead ? 1 : 0);
+      if (r.changes === 1 && event) this.insertVersion(event, [], [], undefined);
+      return r.changes === 1;
+    });
   }
 
   getBucket(name: string): BucketRecord | undefined {
@@ -118,37 +121,56 @@ export class SqliteMetaStore implements MetaStore {
     this.q('UPDATE buckets SET versioning = ?, public_read = ? WHERE name = ?').run(next.versioning, next.publicRead ? 1 : 0, name);
   }
 
-  deleteBucketIfEmpty(name: string): boolean {
+  deleteBucketIfEmpty(name: string, event?: VersionRecord): boolean {
     return this.tx(() => {
-      if (this.q('SELECT 1 FROM versions WHERE bucket = ? LIMIT 1').get(name)) return false;
+      if (this.q(`SELECT 1 FROM versions WHERE bucket = ? AND key <> x'' LIMIT 1`).get(name)) return false;
       if (this.q('SELECT 1 FROM uploads WHERE bucket = ? LIMIT 1').get(name)) return false;
-      return this.q('DELETE FROM buckets WHERE name = ?').run(name).changes === 1;
+      const gone = this.q('DELETE FROM buckets WHERE name = ?').run(name).changes === 1;
+      if (gone && event) this.insertVersion(event, [], [], undefined);
+      return gone;
     });
   }
 
-  commitVersion(rec: VersionRecord, refs: string[], localChunks: LocalChunk[]): number {
-    return this.commitVersions([{ rec, refs, localChunks }])[0];
+  commitVersion(rec: VersionRecord, refs: string[], localChunks: LocalChunk[], seq?: number): number {
+    return this.commitVersions([{ rec, refs, localChunks, seq }])[0];
   }
 
-  commitVersions(batch: Array<{ rec: VersionRecord; refs: string[]; localChunks: LocalChunk[] }>): number[] {
-    return this.tx(() => batch.map(({ rec, refs, localChunks }) => this.insertVersion(rec, refs, localChunks)));
+  commitVersions(batch: CommitItem[]): number[] {
+    return this.tx(() => batch.map(({ rec, refs, localChunks, seq }) => this.insertVersion(rec, refs, localChunks, seq)));
   }
 
-  private insertVersion(rec: VersionRecord, refs: string[], localChunks: LocalChunk[]): number {
-    {
-      const key = enc(rec.key);
-      this.q(`INSERT INTO versions(vid, bucket, key, hlc, origin, deleted, size, etag, mtime, manifest)
-              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(rec.vid, rec.bucket, key, rec.hlc, rec.origin, rec.deleted ? 1 : 0, rec.size, rec.etag, rec.mtime, rec.manifest);
-      const addRef = this.q('INSERT OR IGNORE INTO refs(cid, vid) VALUES (?, ?)');
-      for (const cid of refs) addRef.run(cid, rec.vid);
-      this.insertLocalChunks(localChunks);
+  // A local version takes the next sequence number of its origin; a remote one (from gossip or
+  // catch-up) keeps the number its origin gave it, and is skipped if already known. Returns the
+  // sequence number, or 0 for a duplicate.
+  private insertVersion(rec: VersionRecord, refs: string[], localChunks: LocalChunk[], remoteSeq: number | undefined): number {
+    const key = enc(rec.key);
+    const inserted = this.q(`INSERT OR IGNORE INTO versions(vid, bucket, key, hlc, origin, deleted, size, etag, mtime, manifest)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(rec.vid, rec.bucket, key, rec.hlc, rec.origin, rec.deleted ? 1 : 0, rec.size, rec.etag, rec.mtime, rec.manifest);
+    if (inserted.changes === 0) return 0;
+    const addRef = this.q('INSERT OR IGNORE INTO refs(cid, vid) VALUES (?, ?)');
+    for (const cid of refs) addRef.run(cid, rec.vid);
+    this.insertLocalChunks(localChunks);
+    let seq = remoteSeq;
+    if (seq === undefined) {
       const last = this.q('SELECT MAX(seq) AS seq FROM changelog WHERE origin = ?').get(rec.origin) as Row;
-      const seq = ((last.seq as number | null) ?? 0) + 1;
-      this.q('INSERT INTO changelog(origin, seq, vid) VALUES (?, ?, ?)').run(rec.origin, seq, rec.vid);
-      this.refreshHead(rec.bucket, key);
-      return seq;
+      seq = ((last.seq as number | null) ?? 0) + 1;
     }
+    this.q('INSERT OR IGNORE INTO changelog(origin, seq, vid) VALUES (?, ?, ?)').run(rec.origin, seq, rec.vid);
+    this.advanceFrontier(rec.origin);
+    // Bucket events (empty key) live in the log and nowhere in the name index.
+    if (rec.key !== '') this.refreshHead(rec.bucket, key);
+    return seq;
+  }
+
+  // The frontier of an origin is the highest sequence number up to which this segment holds every
+  // entry: gossip may deliver 7 before 5, and catch-up must still ask for 5.
+  private advanceFrontier(origin: string): void {
+    const row = this.q('SELECT seq FROM frontier WHERE origin = ?').get(origin) as Row | undefined;
+    let seq = (row?.seq as number | undefined) ?? 0;
+    const next = this.q('SELECT 1 FROM changelog WHERE origin = ? AND seq = ?');
+    while (next.get(origin, seq + 1)) seq++;
+    this.q('INSERT INTO frontier(origin, seq) VALUES (?, ?) ON CONFLICT(origin) DO UPDATE SET seq = excluded.seq').run(origin, seq);
   }
 
   // The head is the highest (hlc, origin) among the key's versions, recomputed rather than
@@ -190,7 +212,7 @@ export class SqliteMetaStore implements MetaStore {
   }
 
   listVersions(bucket: string, q: VersionListQuery): ListPage<VersionRecord> {
-    const sql = `SELECT * FROM versions WHERE bucket = $bucket AND key >= $lo AND key < $hi
+    const sql = `SELECT * FROM versions WHERE bucket = $bucket AND key >= $lo AND key < $hi AND key <> x''
                  ORDER BY key, hlc DESC, origin DESC LIMIT $n`;
     return this.walk(q, (lo, hi, n) => this.q(sql).all({ bucket, lo, hi, n }) as Row[]);
   }
@@ -268,10 +290,18 @@ export class SqliteMetaStore implements MetaStore {
 
   sequenceVector(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const r of this.q('SELECT origin, MAX(seq) AS seq FROM changelog GROUP BY origin').all() as Row[]) {
-      out[r.origin as string] = r.seq as number;
-    }
+    for (const r of this.q('SELECT origin, seq FROM frontier').all() as Row[]) out[r.origin as string] = r.seq as number;
     return out;
+  }
+
+  bucketsReferencing(cid: string): string[] {
+    return (this.q('SELECT DISTINCT v.bucket FROM refs r JOIN versions v ON v.vid = r.vid WHERE r.cid = ?').all(cid) as Row[])
+      .map((r) => r.bucket as string);
+  }
+
+  missingChunks(vid: string): string[] {
+    return (this.q('SELECT r.cid FROM refs r LEFT JOIN chunks c ON c.cid = r.cid WHERE r.vid = ? AND c.cid IS NULL').all(vid) as Row[])
+      .map((r) => r.cid as string);
   }
 
   maxHlc(): number {
@@ -311,7 +341,7 @@ export class SqliteMetaStore implements MetaStore {
   }
 
   versionStats(): { objects: number; versions: number; logicalBytes: number } {
-    const v = this.q('SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM versions WHERE deleted = 0').get() as Row;
+    const v = this.q(`SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM versions WHERE deleted = 0 AND key <> x''`).get() as Row;
     const o = this.q('SELECT COUNT(*) AS n FROM heads WHERE deleted = 0').get() as Row;
     return { objects: o.n as number, versions: v.n as number, logicalBytes: v.bytes as number };
   }
