@@ -2,10 +2,10 @@
   "targets": [
     {
       "target_name": "fuse",
-      "sources": ["src/session.c", "src/ops.c", "src/replies.c", "src/notify.c"],
+      "sources": ["src/session.c", "src/ops.c", "src/dispatch.c", "src/replies.c", "src/notify.c"],
       "cflags!": ["-O2", "-O3", "-Os", "-O0"],
       "cflags": ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "<!@(pkg-config --cflags fuse3)"],
-      "defines": ["NAPI_VERSION=8", "FUSE_USE_VERSION=312", "_GNU_SOURCE"],
+      "defines": ["_GNU_SOURCE"],
       "libraries": ["<!@(pkg-config --libs fuse3)"]
     }
   ]

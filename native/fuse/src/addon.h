@@ -61,7 +61,7 @@ typedef struct msg {
   fuse_req_t req;
   int op;
   uint32_t uid, gid, pid, umask;
-  double a[5];              // numeric arguments, meaning per op (see ops.c)
+  double a[5];              // numeric arguments, meaning per op (see ops.c, dispatch.c op_args)
   int has_fh;
   size_t size;              // read/readdir size, write length
   const char *name, *name2; // point into `strings`
@@ -93,6 +93,11 @@ struct session {
   // Writer: teardown, which answers what is left and frees `se`.
   pthread_rwlock_t alive_lock;
   int alive;
+
+  // Set by the loop thread as its last act; waited for when the JS environment goes away.
+  int loop_done;
+  pthread_cond_t done_cond;  // with `lock`
+  int cleanup_hooked;        // JS thread only
 };
 
 // session.c
@@ -100,16 +105,21 @@ void session_ref(session *s);
 void session_unref(session *s);
 int post(session *s, msg *m);
 
-// ops.c
+// ops.c (FUSE threads)
 void ops_fill(struct fuse_lowlevel_ops *ops, uint32_t mask);
 msg *msg_new(session *s, fuse_req_t req, int op, const char *name, const char *name2);
 void msg_free(msg *m);
 fuse_req_t msg_claim(msg *m);
 void msg_fail(msg *m, int err);
+
+// dispatch.c (JS thread)
 void call_js(napi_env env, napi_value fn, void *context, void *data);
+msg *msg_from(napi_env env, napi_value v);
 
 // replies.c
 napi_status replies_init(napi_env env, napi_value exports);
+
+// session.c, for notify.c
 session *session_from(napi_env env, napi_value v);
 
 // notify.c
