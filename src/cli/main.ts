@@ -7,21 +7,24 @@ import { registerLs } from './commands/ls.ts';
 import { registerObjects } from './commands/objects.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerKeys } from './commands/keys.ts';
+import { registerLinks } from './commands/links.ts';
 
 const program = new Command('stitch')
   .description('stitchfs: a content-addressed, geo-distributed filesystem')
   .option('--data <dir>', 'segment data directory', process.env.STITCH_DATA ?? './data')
   .option('--json', 'print results as JSON')
+  .option('--config <file>', 'segment configuration file (default <data>/segment.json)')
   .showHelpAfterError()
   .exitOverride();
 
-const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+const globals = (): GlobalOptions & { config?: string } => program.opts<GlobalOptions & { config?: string }>();
 registerServe(program, globals);
 registerBuckets(program, globals);
 registerObjects(program, globals);
 registerLs(program, globals);
 registerAdmin(program, globals);
 registerKeys(program, globals);
+registerLinks(program, globals);
 
 try {
   await program.parseAsync(process.argv);

@@ -119,6 +119,8 @@ export interface MetaStore {
   bucketsReferencing(cid: string): string[];
   // Chunks a version references that this segment does not hold (remote data not fetched yet).
   missingChunks(vid: string): string[];
+  // Versions of a bucket from other origins that reference chunks not held here.
+  remoteVersionsMissingChunks(bucket: string, self: string): string[];
   maxHlc(): number;
 
   addLocalChunks(chunks: LocalChunk[]): void;

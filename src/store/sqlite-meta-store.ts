@@ -239,10 +239,12 @@ export class SqliteMetaStore implements MetaStore {
     let nextVersion: string | undefined;
     let truncated = false;
     scan: for (;;) {
-      let rows = fetch(lo, hi, SCAN_BATCH);
+      // Only as many rows as the page can still take, plus one to tell whether it is truncated.
+      const want = Math.min(SCAN_BATCH, q.limit - items.length - commonPrefixes.length + 1);
+      let rows = fetch(lo, hi, want);
       if (rows.length === 0) break;
       const last = rows[rows.length - 1];
-      const more = rows.length === SCAN_BATCH;
+      const more = rows.length === want;
       if (skipThrough !== undefined) {
         const i = rows.findIndex((r) => r.vid === skipThrough);
         if (i >= 0) rows = rows.slice(i + 1);
@@ -297,6 +299,12 @@ export class SqliteMetaStore implements MetaStore {
   bucketsReferencing(cid: string): string[] {
     return (this.q('SELECT DISTINCT v.bucket FROM refs r JOIN versions v ON v.vid = r.vid WHERE r.cid = ?').all(cid) as Row[])
       .map((r) => r.bucket as string);
+  }
+
+  remoteVersionsMissingChunks(bucket: string, self: string): string[] {
+    return (this.q(`SELECT DISTINCT v.vid FROM versions v JOIN refs r ON r.vid = v.vid LEFT JOIN chunks c ON c.cid = r.cid
+                    WHERE v.bucket = ? AND v.origin <> ? AND v.deleted = 0 AND c.cid IS NULL`).all(bucket, self) as Row[])
+      .map((r) => r.vid as string);
   }
 
   missingChunks(vid: string): string[] {
