@@ -28,6 +28,26 @@ export async function pinVersion(segment: Segment, vid: string): Promise<number>
   return missing.length;
 }
 
+// Drops the local copies of a version's chunks that no version of this segment's own needs, so
+// remote data can be evicted while its metadata stays (reads fetch it again). Returns bytes freed.
+export async function unpinVersion(segment: Segment, vid: string): Promise<number> {
+  const rec = segment.meta.getVersion(vid);
+  if (!rec || rec.deleted) return 0;
+  const { manifest } = decodeVersion(rec.manifest);
+  const ctx = { bucket: rec.bucket, key: rec.key, vid };
+  const { chunks, blocks } = await allCids(manifest.content, (cid) => segment.reader.read(cid, ctx));
+  let freed = 0;
+  for (const cid of [...chunks.map(([c]) => c), ...blocks]) {
+    const name = cid.toString();
+    if (isInlineCid(cid) || segment.guard.isHeld(name) || segment.meta.referencedByOrigin(name, segment.name)) continue;
+    const size = (await segment.store.get(cid))?.length ?? 0;
+    segment.store.deleteSync(name);
+    segment.meta.removeLocalChunk(name);
+    freed += size;
+  }
+  return freed;
+}
+
 // `full` mode: a background queue that pins every remote version of a fully replicated bucket.
 // It is resumable: on start it re-queues every remote version that still lacks chunks.
 export class Replicator {

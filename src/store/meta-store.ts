@@ -117,6 +117,8 @@ export interface MetaStore {
   // Per origin, the highest sequence number up to which every change-log entry is held.
   sequenceVector(): Record<string, number>;
   bucketsReferencing(cid: string): string[];
+  // True when a version created by `origin` references the chunk.
+  referencedByOrigin(cid: string, origin: string): boolean;
   // Chunks a version references that this segment does not hold (remote data not fetched yet).
   missingChunks(vid: string): string[];
   // Versions of a bucket from other origins that reference chunks not held here.

@@ -307,6 +307,10 @@ export class SqliteMetaStore implements MetaStore {
       .map((r) => r.vid as string);
   }
 
+  referencedByOrigin(cid: string, origin: string): boolean {
+    return this.q('SELECT 1 FROM refs r JOIN versions v ON v.vid = r.vid WHERE r.cid = ? AND v.origin = ? LIMIT 1').get(cid, origin) !== undefined;
+  }
+
   missingChunks(vid: string): string[] {
     return (this.q('SELECT r.cid FROM refs r LEFT JOIN chunks c ON c.cid = r.cid WHERE r.vid = ? AND c.cid IS NULL').all(vid) as Row[])
       .map((r) => r.cid as string);

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { fetchStatus, serveAdmin } from '../../isgw/admin.ts';
+import { adminCall, fetchStatus, serveAdmin } from '../../isgw/admin.ts';
+import { pinVersion, unpinVersion } from '../../isgw/replicator.ts';
+import { parseTarget } from '../target.ts';
 import { Gateway } from '../../isgw/gateway.ts';
 import { peerIdOf } from '../../isgw/keys.ts';
 import { Segment } from '../../segment/segment.ts';
@@ -39,7 +41,10 @@ export function registerServe(program: Command, g: G): void {
           segment: segment.name, peerId: peerIdOf(segment.identity.privateKey).toString(), s3: s3.url, p2p: gateway.addresses,
           uptimeSeconds: (Date.now() - started) / 1000, stats: segment.stats(), peers: gateway.peerStatus(),
           counters: gateway.counters, replicationBacklog: gateway.replicationBacklog, reader: segment.reader.counters,
-        }));
+        }), {
+          pin: async (a) => ({ fetchedChunks: await pinVersion(segment, (await segment.head(String(a.bucket), String(a.key))).versionId) }),
+          unpin: async (a) => ({ freedBytes: await unpinVersion(segment, (await segment.head(String(a.bucket), String(a.key))).versionId) }),
+        });
         closers.push(() => new Promise((r) => admin.close(r)));
         const st = segment.stats();
         console.error(`stitch: segment '${segment.name}' in ${cfg.data}: ${st.objects} objects in ${st.buckets} buckets`);
@@ -60,6 +65,22 @@ export function registerServe(program: Command, g: G): void {
       await close();
       console.error('stitch: stopped');
     });
+
+  for (const [name, what] of [['pin', 'fetch every chunk of an object now, so reads never wait on the WAN'], ['unpin', "drop this segment's copy of an object's remote data (metadata stays; reads fetch again)"]] as const) {
+    program.command(name)
+      .argument('<target>', 'BUCKET/KEY')
+      .description(what)
+      .action(async (target: string) => {
+        const { bucket, key } = parseTarget(target, true);
+        const out = await adminCall(readConfig(g()).data, 'POST', `/${name}`, { bucket, key }).catch((err: Error) => {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ECONNREFUSED') {
+            throw new Error(`${name} needs the running segment ('stitch serve')`);
+          }
+          throw err;
+        });
+        print(g(), out, () => `${name} ${bucket}/${key}: ${JSON.stringify(out)}`);
+      });
+  }
 
   program.command('status')
     .description('peers, links, lag and transfer counters of the running segment')
