@@ -69,6 +69,8 @@ export class Gossip {
   }
 
   private enqueue(rec: VersionRecord, seq: number): void {
+    // A lone segment has no one to tell: publishing would only cost a signature per batch.
+    if (this.peers.empty) return;
     if (rec.key === '' && !rec.deleted) this.follow(rec.bucket);
     const topic = rec.key === '' ? BUCKETS_TOPIC : bucketTopic(rec.bucket);
     const q = this.queues.get(topic) ?? [];

@@ -34,6 +34,10 @@ export class PeerBook {
     return this.keys.get(origin);
   }
 
+  get empty(): boolean {
+    return this.byId.size === 0;
+  }
+
   linked(): PeerConfig[] {
     return [...this.byId.values()].filter((p) => p.link && p.addrs && p.addrs.length > 0);
   }

@@ -1,5 +1,5 @@
 import type { CID } from 'multiformats/cid';
-import { inlineBytes, isInlineCid, verifyChunk } from '../core/cid.ts';
+import { inlineBytes, isInlineCid, verifyChunkAsync } from '../core/cid.ts';
 import { StitchError } from '../core/errors.ts';
 import { chunksInRange, type ContentRef } from '../core/chunk-manifest.ts';
 import type { ChunkStore } from '../store/chunk-store.ts';
@@ -44,11 +44,11 @@ export class ChunkReader {
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     }
     const local = await this.store.get(cid);
-    if (local && verifyChunk(cid, local)) return local;
+    if (local && (await verifyChunkAsync(cid, local))) return local;
     if (local) this.counters.corrupt++;
     else this.counters.missing++;
     const fetched = await this.source?.fetch(cid, ctx);
-    if (fetched && verifyChunk(cid, fetched)) {
+    if (fetched && (await verifyChunkAsync(cid, fetched))) {
       const bytes = Buffer.from(fetched.buffer, fetched.byteOffset, fetched.byteLength);
       if (this.writable) {
         await this.store.rewrite(cid, bytes);
