@@ -58,7 +58,7 @@ const ASYNC_VERIFY_MIN_BYTES = 64 * 1024;
 
 export async function verifyChunkAsync(cid: CID, bytes: Uint8Array): Promise<boolean> {
   if (bytes.length < ASYNC_VERIFY_MIN_BYTES || cid.multihash.code !== sha256.code) return verifyChunk(cid, bytes);
-  const got = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  const got = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
   return Buffer.compare(got, cid.multihash.digest) === 0;
 }
 
