@@ -13,7 +13,7 @@ const forTests = process.env.npm_lifecycle_event === 'pretest' || process.argv.i
 
 // Debian packages: what serving needs (FUSE) and what the test suite drives (real clients, fio, git).
 const SERVE_PACKAGES = ['fuse3', 'libfuse3-dev'];
-const TEST_PACKAGES = ['awscli', 'rclone', 'fio', 'git', 'rsync'];
+const TEST_PACKAGES = ['awscli', 'rclone', 'fio', 'git', 'rsync', 'chromium'];
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
