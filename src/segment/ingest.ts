@@ -29,6 +29,7 @@ export async function ingest(
   store: ChunkStore,
   scanner: CutScanner,
   guard: ChunkGuard,
+  isPresent: (cid: string) => boolean,
   onProgress?: (bytes: number) => void,
 ): Promise<Ingested> {
   const md5 = new StreamMd5();
@@ -50,14 +51,13 @@ export async function ingest(
       const name = cid.toString();
       guard.hold(name);
       chunks.push({ cid: name, size: chunk.length });
-      const write = store.put(cid, chunk).then(
-        (fresh) => {
-          if (fresh) newBytes += chunk.length;
-        },
-        (err) => {
-          failure ??= err;
-        },
-      );
+      // Dedup: the metadata store knows every committed local chunk, far cheaper than a stat.
+      // A file left by a put that crashed before committing is simply written again.
+      if (isPresent(name)) continue;
+      newBytes += chunk.length;
+      const write = store.put(cid, chunk).catch((err) => {
+        failure ??= err;
+      });
       const tracked = write.finally(() => inflight.delete(tracked));
       inflight.add(tracked);
       if (inflight.size >= WRITES_IN_FLIGHT) await Promise.race(inflight);

@@ -129,6 +129,7 @@ export class Segment extends EventEmitter {
   readonly readOnly: boolean;
   readonly scanner: CutScanner;
   readonly uploads: Uploads;
+  readonly isLocal = (cid: string): boolean => this.meta.hasLocalChunk(cid);
   private readonly clock: HybridClock;
   private readonly lock: DataLock | undefined;
 
@@ -236,7 +237,7 @@ export class Segment extends EventEmitter {
     this.writable();
     this.bucket(bucket);
     checkKey(key);
-    const got = await ingest(toBody(body), this.store, this.scanner, this.guard, opts.onProgress);
+    const got = await ingest(toBody(body), this.store, this.scanner, this.guard, this.isLocal, opts.onProgress);
     try {
       if (opts.size !== undefined && got.size !== opts.size) {
         throw new StitchError('BadDigest', `body was ${got.size} bytes, expected ${opts.size}`);
@@ -267,12 +268,26 @@ export class Segment extends EventEmitter {
     const blockChunks = blocks.map((b) => ({ cid: b.cid.toString(), size: b.bytes.length }));
     for (const b of blockChunks) this.guard.hold(b.cid);
     try {
-      await Promise.all(blocks.map((b) => this.store.put(b.cid, b.bytes)));
+      await Promise.all(blocks.filter((b) => !this.isLocal(b.cid.toString())).map((b) => this.store.put(b.cid, b.bytes)));
       await this.store.flush();
       const stored = [...chunks, ...blockChunks];
       return await this.commit({ bucket, key, ...attrs, content, deleted: false }, stored.map((c) => c.cid), stored);
     } finally {
       this.guard.release(blockChunks.map((b) => b.cid));
+    }
+  }
+
+  // Stores one chunk of content assembled outside `put` (FUSE writes, chunk-level patches) and
+  // holds it in the guard against GC; the caller commits it with commitContent, then releases it.
+  async storeChunk(cid: CID, bytes: Uint8Array): Promise<void> {
+    this.writable();
+    const name = cid.toString();
+    this.guard.hold(name);
+    try {
+      if (!this.isLocal(name)) await this.store.put(cid, bytes);
+    } catch (err) {
+      this.guard.release([name]);
+      throw err;
     }
   }
 
@@ -334,7 +349,10 @@ export class Segment extends EventEmitter {
 
   private applyBucketEvent(rec: VersionRecord, seq: number): 'applied' | 'duplicate' {
     if (!rec.deleted && !this.meta.getBucket(rec.bucket)) {
-      this.meta.createBucket({ name: rec.bucket, created: rec.mtime, versioning: 'Enabled', publicRead: false }, { ...rec });
+      // Without the event: logging it here would give it the next local sequence number of its
+      // origin rather than the origin's own, and make the commit below see a duplicate (so no
+      // 'remote-version' event, and the bucket's topic never followed).
+      this.meta.createBucket({ name: rec.bucket, created: rec.mtime, versioning: 'Enabled', publicRead: false });
     } else if (rec.deleted && this.meta.getBucket(rec.bucket)) {
       // A bucket that still holds versions here (written concurrently elsewhere) is kept; the
       // event is logged so every segment's change log still converges.
@@ -385,7 +403,7 @@ export class Segment extends EventEmitter {
   async copy(
     src: { bucket: string; key: string } & VersionSelector,
     dst: { bucket: string; key: string },
-    replace?: { contentType?: string; meta?: Record<string, string>; headers?: Record<string, string> },
+    replace?: { contentType?: string; meta?: Record<string, string>; headers?: Record<string, string>; posix?: PosixAttrs },
   ): Promise<ObjectVersion> {
     this.writable();
     this.bucket(dst.bucket);
@@ -402,7 +420,7 @@ export class Segment extends EventEmitter {
         contentType: replace?.contentType ?? from.contentType,
         meta: replace?.meta ?? from.meta,
         headers: replace?.headers ?? from.headers,
-        posix: from.posix,
+        posix: replace?.posix ?? from.posix,
         content: from.content,
         deleted: false,
       }, refs, []);

@@ -60,7 +60,7 @@ export class Uploads {
       throw new StitchError('InvalidArgument', `part number must be an integer from 1 to ${MAX_PART_NUMBER}`);
     }
     const s = this.segment;
-    const got = await ingest(toBody(body), s.store, s.scanner, s.guard);
+    const got = await ingest(toBody(body), s.store, s.scanner, s.guard, s.isLocal);
     try {
       if (opts.size !== undefined && got.size !== opts.size) {
         throw new StitchError('BadDigest', `part was ${got.size} bytes, expected ${opts.size}`);

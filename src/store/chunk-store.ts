@@ -10,9 +10,10 @@ export interface StoredChunk {
 // Segment checks every read against its CID, so a backend cannot hand out wrong bytes unnoticed.
 export interface ChunkStore {
   has(cid: CID): Promise<boolean>;
-  // Stores bytes under cid unless already present; true when newly written. The chunk is durable
-  // once `flush()` that follows has resolved.
-  put(cid: CID, bytes: Uint8Array): Promise<boolean>;
+  // Stores bytes under cid (replacing a same-named file, which can only hold the same bytes or a
+  // torn leftover). Callers skip chunks they know are present. Durable once the next `flush()`
+  // has resolved.
+  put(cid: CID, bytes: Uint8Array): Promise<void>;
   // undefined when absent.
   get(cid: CID): Promise<Buffer | undefined>;
   // Replaces a chunk found corrupt with good bytes (recovery); durable on return.

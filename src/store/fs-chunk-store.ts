@@ -49,11 +49,8 @@ export class FsChunkStore implements ChunkStore {
     }
   }
 
-  async put(cid: CID, bytes: Uint8Array): Promise<boolean> {
-    const name = cid.toString();
-    if (await this.has(cid)) return false;
-    await this.writeDurably(name, bytes);
-    return true;
+  async put(cid: CID, bytes: Uint8Array): Promise<void> {
+    await this.writeDurably(cid.toString(), bytes);
   }
 
   async rewrite(cid: CID, bytes: Uint8Array): Promise<void> {

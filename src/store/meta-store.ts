@@ -126,6 +126,7 @@ export interface MetaStore {
   maxHlc(): number;
 
   addLocalChunks(chunks: LocalChunk[]): void;
+  hasLocalChunk(cid: string): boolean;
   removeLocalChunk(cid: string): void;
   localChunks(): Iterable<LocalChunk>;
   isReferenced(cid: string): boolean;

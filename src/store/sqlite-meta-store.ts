@@ -208,30 +208,48 @@ export class SqliteMetaStore implements MetaStore {
     const sql = `SELECT v.* FROM heads h JOIN versions v ON v.vid = h.vid
                  WHERE h.bucket = $bucket AND h.key >= $lo AND h.key < $hi AND h.deleted = 0
                  ORDER BY h.key LIMIT $n`;
-    return this.walk(q, (lo, hi, n) => this.q(sql).all({ bucket, lo, hi, n }) as Row[]);
+    // One row a key: resuming after a row is resuming after its key.
+    return this.walk(q, (lo, hi, n, from) =>
+      this.q(sql).all({ bucket, lo: from ? Buffer.concat([from.key, Buffer.from([0])]) : lo, hi, n }) as Row[]);
   }
 
   listVersions(bucket: string, q: VersionListQuery): ListPage<VersionRecord> {
     const sql = `SELECT * FROM versions WHERE bucket = $bucket AND key >= $lo AND key < $hi AND key <> x''
                  ORDER BY key, hlc DESC, origin DESC LIMIT $n`;
-    return this.walk(q, (lo, hi, n) => this.q(sql).all({ bucket, lo, hi, n }) as Row[]);
+    // Strictly after row `from` in (key, hlc DESC, origin DESC) order, `from.key` being $lo.
+    const after = `SELECT * FROM versions WHERE bucket = $bucket AND key >= $lo AND key < $hi AND key <> x''
+                   AND (key > $lo OR hlc < $hlc OR (hlc = $hlc AND origin < $origin))
+                   ORDER BY key, hlc DESC, origin DESC LIMIT $n`;
+    return this.walk(q, (lo, hi, n, from) => (from
+      ? this.q(after).all({ bucket, lo: from.key, hi, n, hlc: from.hlc, origin: from.origin })
+      : this.q(sql).all({ bucket, lo, hi, n })) as Row[]);
   }
 
   // Walks [prefix, successor(prefix)) in key order from the marker, folding keys that contain the
   // delimiter past the prefix into common prefixes and jumping over each with one range query.
-  // Rows are resumed by (key, vid) so a key with more versions than a batch is not cut short.
-  private walk(q: VersionListQuery, fetch: (lo: Buffer, hi: Buffer, n: number) => Row[]): ListPage<VersionRecord> {
+  // Rows are resumed by position (key, hlc, origin), so a key with more versions than a batch is
+  // neither cut short nor listed twice. Each query asks for no more rows than the page can still
+  // take, plus one to tell whether it is truncated.
+  private walk(
+    q: VersionListQuery,
+    fetch: (lo: Buffer, hi: Buffer, n: number, from?: RowPosition) => Row[],
+  ): ListPage<VersionRecord> {
     const prefix = q.prefix ?? '';
     const hi = prefix === '' ? Buffer.from([0xff]) : successor(enc(prefix));
     let lo: Buffer = enc(prefix);
-    let skipThrough: string | undefined;
+    let from: RowPosition | undefined;
     if (q.after !== undefined && Buffer.compare(enc(q.after), lo) >= 0) {
       const cp = q.delimiter ? commonPrefix(q.after, prefix, q.delimiter) : undefined;
+      const marker = q.afterVersion === undefined ? undefined
+        : this.q('SELECT key, hlc, origin FROM versions WHERE vid = ?').get(q.afterVersion) as Row | undefined;
       if (cp === q.after) lo = successor(enc(cp));
-      else if (q.afterVersion !== undefined) {
+      else if (marker && Buffer.compare(marker.key as Uint8Array, enc(q.after)) === 0) {
         lo = enc(q.after);
-        skipThrough = q.afterVersion;
-      } else lo = Buffer.concat([enc(q.after), Buffer.from([0])]);
+        from = positionOf(marker);
+      } else {
+        // No version marker, or one that no longer exists: continue after the key.
+        lo = Buffer.concat([enc(q.after), Buffer.from([0])]);
+      }
     }
     const items: VersionRecord[] = [];
     const commonPrefixes: string[] = [];
@@ -239,17 +257,10 @@ export class SqliteMetaStore implements MetaStore {
     let nextVersion: string | undefined;
     let truncated = false;
     scan: for (;;) {
-      // Only as many rows as the page can still take, plus one to tell whether it is truncated.
       const want = Math.min(SCAN_BATCH, q.limit - items.length - commonPrefixes.length + 1);
-      let rows = fetch(lo, hi, want);
+      const rows = fetch(lo, hi, want, from);
+      from = undefined;
       if (rows.length === 0) break;
-      const last = rows[rows.length - 1];
-      const more = rows.length === want;
-      if (skipThrough !== undefined) {
-        const i = rows.findIndex((r) => r.vid === skipThrough);
-        if (i >= 0) rows = rows.slice(i + 1);
-        skipThrough = undefined;
-      }
       for (const r of rows) {
         if (items.length + commonPrefixes.length >= q.limit) {
           truncated = true;
@@ -268,9 +279,10 @@ export class SqliteMetaStore implements MetaStore {
         next = key;
         nextVersion = r.vid as string;
       }
-      if (!more) break;
+      if (rows.length < want) break;
+      const last = rows[rows.length - 1];
       lo = Buffer.from(last.key as Uint8Array);
-      skipThrough = last.vid as string;
+      from = positionOf(last);
     }
     return truncated ? { items, commonPrefixes, truncated, next, nextVersion } : { items, commonPrefixes, truncated };
   }
@@ -327,6 +339,10 @@ export class SqliteMetaStore implements MetaStore {
 
   addLocalChunks(chunks: LocalChunk[]): void {
     this.tx(() => this.insertLocalChunks(chunks));
+  }
+
+  hasLocalChunk(cid: string): boolean {
+    return this.q('SELECT 1 FROM chunks WHERE cid = ?').get(cid) !== undefined;
   }
 
   removeLocalChunk(cid: string): void {
@@ -427,6 +443,18 @@ function uploadFromRow(r: Row): UploadRecord {
     created: r.created as number,
     init: r.init as Uint8Array,
   };
+}
+
+// Where a listing row sits in (key, hlc DESC, origin DESC) order.
+interface RowPosition {
+  key: Buffer;
+  hlc: number;
+  origin: string;
+}
+
+function positionOf(r: Row): RowPosition {
+  const key = r.key as Uint8Array;
+  return { key: Buffer.from(key.buffer, key.byteOffset, key.byteLength), hlc: r.hlc as number, origin: r.origin as string };
 }
 
 function commonPrefix(key: string, prefix: string, delimiter: string): string | undefined {
