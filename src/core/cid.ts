@@ -29,10 +29,18 @@ export function inlineBytes(cid: CID): Uint8Array {
   return cid.multihash.digest;
 }
 
-// The CID of a chunk: inline for tiny chunks, sha2-256 otherwise.
-export function cidForChunk(bytes: Uint8Array): CID {
-  if (bytes.length <= INLINE_CHUNK_BYTES) return CID.createV1(raw.code, Digest.create(IDENTITY_CODE, bytes));
-  return chunkCidFromDigest(createHash('sha256').update(bytes).digest());
+// The CID of a chunk given as one buffer or the pieces it spans: inline for tiny chunks,
+// sha2-256 otherwise.
+export function cidForChunk(bytes: Uint8Array | readonly Uint8Array[]): CID {
+  const pieces = bytes instanceof Uint8Array ? [bytes] : bytes;
+  const length = pieces.reduce((n, p) => n + p.length, 0);
+  if (length <= INLINE_CHUNK_BYTES) {
+    const inline = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces, length);
+    return CID.createV1(raw.code, Digest.create(IDENTITY_CODE, inline));
+  }
+  const h = createHash('sha256');
+  for (const p of pieces) h.update(p);
+  return chunkCidFromDigest(h.digest());
 }
 
 export function chunkCidFromDigest(digest: Uint8Array): CID {

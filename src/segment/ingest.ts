@@ -1,5 +1,5 @@
 import { cidForChunk, isInlineCid } from '../core/cid.ts';
-import { chunkStream, type CutScanner } from '../core/chunker.ts';
+import { chunkPieces, type CutScanner } from '../core/chunker.ts';
 import type { ChunkRef } from '../core/chunk-manifest.ts';
 import type { ChunkStore } from '../store/chunk-store.ts';
 import type { LocalChunk } from '../store/meta-store.ts';
@@ -40,10 +40,10 @@ export async function ingest(
   let size = 0;
   let newBytes = 0;
   try {
-    for await (const chunk of chunkStream(body, scanner)) {
+    for await (const chunk of chunkPieces(body, scanner)) {
       if (failure) throw failure;
-      await md5.update(chunk);
-      const cid = cidForChunk(chunk);
+      for (const p of chunk.pieces) await md5.update(p);
+      const cid = cidForChunk(chunk.pieces);
       refs.push([cid, chunk.length]);
       size += chunk.length;
       onProgress?.(size);
@@ -55,7 +55,7 @@ export async function ingest(
       // A file left by a put that crashed before committing is simply written again.
       if (isPresent(name)) continue;
       newBytes += chunk.length;
-      const write = store.put(cid, chunk).catch((err) => {
+      const write = store.put(cid, chunk.pieces).catch((err) => {
         failure ??= err;
       });
       const tracked = write.finally(() => inflight.delete(tracked));

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 const INLINE_BYTES = 1024 * 1024;
 // Bytes sent to the worker but not hashed yet; past this the writer waits, so a slow worker
 // cannot make a put buffer without bound.
-const MAX_PENDING_BYTES = 32 * 1024 * 1024;
+const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 // Bytes gathered before one message to the worker: a postMessage costs ~120 us, so one per
 // socket read (64 KiB) was 2 s of a 1 GiB upload's main-thread time.
 const MESSAGE_BYTES = 1024 * 1024;

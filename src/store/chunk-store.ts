@@ -13,7 +13,7 @@ export interface ChunkStore {
   // Stores bytes under cid (replacing a same-named file, which can only hold the same bytes or a
   // torn leftover). Callers skip chunks they know are present. Durable once the next `flush()`
   // has resolved.
-  put(cid: CID, bytes: Uint8Array): Promise<void>;
+  put(cid: CID, bytes: Uint8Array | readonly Uint8Array[]): Promise<void>;
   // undefined when absent.
   get(cid: CID): Promise<Buffer | undefined>;
   // Replaces a chunk found corrupt with good bytes (recovery); durable on return.

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, unlinkSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CID } from 'multiformats/cid';
 import type { ChunkStore, StoredChunk } from './chunk-store.ts';
@@ -49,7 +49,7 @@ export class FsChunkStore implements ChunkStore {
     }
   }
 
-  async put(cid: CID, bytes: Uint8Array): Promise<void> {
+  async put(cid: CID, bytes: Uint8Array | readonly Uint8Array[]): Promise<void> {
     await this.writeDurably(cid.toString(), bytes);
   }
 
@@ -58,7 +58,7 @@ export class FsChunkStore implements ChunkStore {
     await this.flush();
   }
 
-  private async writeDurably(name: string, bytes: Uint8Array): Promise<void> {
+  private async writeDurably(name: string, bytes: Uint8Array | readonly Uint8Array[]): Promise<void> {
     const dir = this.dirOf(name);
     if (!this.knownDirs.has(dir)) {
       await mkdir(dir, { recursive: true });
@@ -67,7 +67,8 @@ export class FsChunkStore implements ChunkStore {
     const tmp = join(this.tmp, `${name}.${randomBytes(6).toString('hex')}`);
     const fh = await open(tmp, 'wx');
     try {
-      await fh.writeFile(bytes);
+      if (bytes instanceof Uint8Array) await fh.writeFile(bytes);
+      else await writeAll(fh, bytes);
       await fh.sync();
     } finally {
       await fh.close();
@@ -123,6 +124,19 @@ export class FsChunkStore implements ChunkStore {
 
   async close(): Promise<void> {
     await this.flush();
+  }
+}
+
+// writev may write less than asked (rarely, e.g. near a full disk); loop until all is written.
+async function writeAll(fh: FileHandle, pieces: readonly Uint8Array[]): Promise<void> {
+  let rest = pieces.filter((p) => p.length > 0);
+  while (rest.length > 0) {
+    let { bytesWritten } = await fh.writev(rest as Uint8Array[]);
+    while (rest.length > 0 && bytesWritten >= rest[0].length) {
+      bytesWritten -= rest[0].length;
+      rest = rest.slice(1);
+    }
+    if (bytesWritten > 0) rest = [rest[0].subarray(bytesWritten), ...rest.slice(1)];
   }
 }
 
