@@ -98,7 +98,7 @@ export class S3Server {
   }
 
   private sendError(req: IncomingMessage, res: ServerResponse, e: S3Error, resource: string, requestId: string, cause: unknown): void {
-    if (e.status === 500 && !(cause instanceof S3Error)) {
+    if (e.status === 500 && !(cause instanceof S3Error) && !clientWentAway(req, res, cause)) {
       console.error(`s3: ${req.method} ${resource} failed:`, cause);
     }
     // Once the status line is out, the only honest signal left is a cut connection.
@@ -114,7 +114,18 @@ export class S3Server {
       ...(body ? { 'content-length': body.length } : {}),
       ...(close ? { connection: 'close' } : {}),
     });
+    // Taken now: node detaches the socket from req/res when the response finishes (req.socket is
+    // null by then), and a throw in this listener would take the whole process down.
+    const socket = req.socket;
     res.end(body);
-    if (close) res.once('finish', () => req.socket.destroySoon());
+    if (close) res.once('finish', () => socket?.destroySoon());
   }
+}
+
+// A client that hung up mid-upload or mid-download is not a server failure: logging each one as
+// such would let any client flood the log (and bury real faults).
+function clientWentAway(req: IncomingMessage, res: ServerResponse, cause: unknown): boolean {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  if (req.errored != null && cause === req.errored) return true;
+  return (req.destroyed || res.destroyed) && (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'EPIPE');
 }

@@ -7,6 +7,9 @@ import { owner } from './owner.ts';
 import { parseRange } from './object-get.ts';
 
 const MAX_PARTS_LISTED = 1000;
+// Uploads of one key scanned when a listing resumes inside that key (in progress at once: far
+// more than any client keeps).
+const MAX_UPLOADS_OF_ONE_KEY = 10_000;
 
 function uploadId(c: S3Context): string {
   const id = param(c, 'uploadId');
@@ -97,12 +100,22 @@ export function listUploads(c: S3Context): void {
   const bucket = requireBucket(c);
   const prefix = param(c, 'prefix') ?? '';
   const keyMarker = param(c, 'key-marker') || undefined;
+  const idMarker = keyMarker === undefined ? undefined : param(c, 'upload-id-marker') || undefined;
   const max = Math.min(Number(param(c, 'max-uploads') ?? 1000) || 1000, 1000);
-  const rows = c.segment.uploads.list(bucket, prefix, keyMarker, max + 1);
+  // With an upload-id-marker, the page resumes inside the marker key: its uploads after that one
+  // (listing order is key, then creation), then the keys after it. Without this, a page cut in
+  // the middle of one key's uploads lost the rest of them.
+  let sameKey: ReturnType<typeof c.segment.uploads.list> = [];
+  if (keyMarker !== undefined && idMarker !== undefined && keyMarker.startsWith(prefix)) {
+    const own = c.segment.uploads.list(bucket, keyMarker, undefined, MAX_UPLOADS_OF_ONE_KEY).filter((u) => u.key === keyMarker);
+    const i = own.findIndex((u) => u.uploadId === idMarker);
+    sameKey = i < 0 ? [] : own.slice(i + 1);
+  }
+  const rows = [...sameKey, ...c.segment.uploads.list(bucket, prefix, keyMarker, max + 1)].slice(0, max + 1);
   const page = rows.slice(0, max);
   const truncated = rows.length > max;
   sendXml(c, 'ListMultipartUploadsResult', {
-    Bucket: bucket, KeyMarker: keyMarker ?? '', UploadIdMarker: '', Prefix: prefix, MaxUploads: max, IsTruncated: truncated,
+    Bucket: bucket, KeyMarker: keyMarker ?? '', UploadIdMarker: idMarker ?? '', Prefix: prefix, MaxUploads: max, IsTruncated: truncated,
     ...(truncated ? { NextKeyMarker: page[page.length - 1].key, NextUploadIdMarker: page[page.length - 1].uploadId } : {}),
     Upload: page.map((u) => ({
       Key: u.key, UploadId: u.uploadId, Initiator: owner(c), Owner: owner(c), StorageClass: 'STANDARD', Initiated: iso(u.created),

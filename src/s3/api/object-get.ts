@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ByteRange, ObjectVersion } from '../../segment/segment.ts';
 import { isStitchError } from '../../core/errors.ts';
 import { type S3Context, header, param, requireKey, send } from '../context.ts';
-import { S3Error } from '../errors.ts';
+import { S3Error, notImplemented } from '../errors.ts';
 import { quoted } from '../xml.ts';
 import { objectHeaders } from './object-headers.ts';
 
@@ -68,6 +68,11 @@ async function selectVersion(c: S3Context, bucket: string, key: string): Promise
 
 export async function getObject(c: S3Context): Promise<void> {
   const { bucket, key } = requireKey(c);
+  // Part boundaries are not kept once an upload is completed. partNumber=1 is served as the whole
+  // object (what S3 does for a single-part object: clients then see no x-amz-mp-parts-count and
+  // read it as one part); a later part would be wrong bytes, so it is refused.
+  const partNumber = param(c, 'partNumber');
+  if (partNumber !== undefined && partNumber !== '1') throw notImplemented('reading one part of an object (partNumber > 1)');
   const v = await selectVersion(c, bucket, key);
   const cond = preconditions(c, v);
   const base: Record<string, string | number> = {

@@ -1,5 +1,5 @@
 import { type S3Context, body, declaredSize, header, requireKey, send, sendXml } from '../context.ts';
-import { S3Error } from '../errors.ts';
+import { S3Error, notImplemented } from '../errors.ts';
 import { iso, quoted } from '../xml.ts';
 import { parseCopySource } from './copy-source.ts';
 import { requestMetadata } from './object-headers.ts';
@@ -9,6 +9,11 @@ export async function putObject(c: S3Context): Promise<void> {
   if (source !== undefined) return copyObject(c, source);
   const { bucket, key } = requireKey(c);
   c.segment.bucket(bucket);
+  // Conditional writes (If-None-Match: * as a create-only lock, If-Match as compare-and-swap) are
+  // not implemented; ignoring them would overwrite what the client asked to protect.
+  if (header(c, 'if-none-match') !== undefined || header(c, 'if-match') !== undefined) {
+    throw notImplemented('conditional PutObject (If-Match / If-None-Match)');
+  }
   const md = requestMetadata(c);
   const b = body(c);
   const v = await c.segment.put(bucket, key, b, { ...md, size: declaredSize(c) });
