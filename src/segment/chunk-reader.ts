@@ -12,6 +12,9 @@ const READ_AHEAD = 4;
 // When the content is (partly) remote the window must cover the WAN's bandwidth-delay product:
 // 16 chunks of ~256 KiB keep a 50 Mbit/s link with a 300 ms round trip busy (4 did 20% of it).
 const REMOTE_READ_AHEAD = 16;
+// Chunks read ahead across all readers of the segment (~16 MiB at the 256 KiB average): with many
+// concurrent downloads each gets a share, so memory stays bounded however many clients come.
+const READ_AHEAD_BUDGET = 64;
 
 export interface ReadContext {
   bucket: string;
@@ -34,6 +37,7 @@ export class ChunkReader {
   private readonly store: ChunkStore;
   private readonly meta: MetaStore;
   private readonly writable: boolean;
+  private activeRanges = 0;
 
   constructor(store: ChunkStore, meta: MetaStore, writable: boolean) {
     this.store = store;
@@ -69,12 +73,14 @@ export class ChunkReader {
   // The bytes [start, end) of a content, in order, with READ_AHEAD chunks fetched in parallel.
   async *range(content: ContentRef, start: number, end: number, ctx: ReadContext): AsyncGenerator<Buffer> {
     const load = (cid: CID) => this.read(cid, ctx);
-    const window = this.source && this.meta.missingChunks(ctx.vid).length > 0 ? REMOTE_READ_AHEAD : READ_AHEAD;
+    const wanted = this.source && this.meta.missingChunks(ctx.vid).length > 0 ? REMOTE_READ_AHEAD : READ_AHEAD;
+    this.activeRanges++;
+    const window = () => Math.max(1, Math.min(wanted, Math.floor(READ_AHEAD_BUDGET / this.activeRanges)));
     const located = chunksInRange(content, start, end, load);
     const queue: { offset: number; length: number; bytes: Promise<Buffer> }[] = [];
     let exhausted = false;
     const fill = async () => {
-      while (!exhausted && queue.length < window) {
+      while (!exhausted && queue.length < window()) {
         const next = await located.next();
         if (next.done) {
           exhausted = true;
@@ -97,6 +103,7 @@ export class ChunkReader {
         yield from === 0 && to === bytes.length ? bytes : bytes.subarray(from, to);
       }
     } finally {
+      this.activeRanges--;
       await Promise.allSettled(queue.map((q) => q.bytes));
     }
   }
