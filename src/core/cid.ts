@@ -29,12 +29,12 @@ export function inlineBytes(cid: CID): Uint8Array {
   return cid.multihash.digest;
 }
 
-// The CID of a chunk given as one buffer or the pieces it spans: inline for tiny chunks,
-// sha2-256 otherwise.
-export function cidForChunk(bytes: Uint8Array | readonly Uint8Array[]): CID {
+// The CID of a chunk given as one buffer or the pieces it spans: inline for tiny chunks unless
+// the caller says otherwise, sha2-256 otherwise.
+export function cidForChunk(bytes: Uint8Array | readonly Uint8Array[], opts: { inline?: boolean } = {}): CID {
   const pieces = bytes instanceof Uint8Array ? [bytes] : bytes;
   const length = pieces.reduce((n, p) => n + p.length, 0);
-  if (length <= INLINE_CHUNK_BYTES) {
+  if ((opts.inline ?? true) && length <= INLINE_CHUNK_BYTES) {
     const inline = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces, length);
     return CID.createV1(raw.code, Digest.create(IDENTITY_CODE, inline));
   }

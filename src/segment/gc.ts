@@ -29,8 +29,11 @@ export async function collectGarbage(segment: Segment, graceMs = DEFAULT_GC_GRAC
       report.kept++;
       continue;
     }
-    segment.store.deleteSync(chunk.cid);
+    // Inventory first, then the file: a crash in between leaves an unlisted orphan file (garbage,
+    // rewritten by the next put of it), never a listed chunk without a file, which puts would
+    // dedup against (isLocal) and commit versions that cannot be read.
     segment.meta.removeLocalChunk(chunk.cid);
+    segment.store.deleteSync(chunk.cid);
     report.deleted++;
     report.freedBytes += chunk.size;
   }

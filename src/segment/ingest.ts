@@ -1,5 +1,5 @@
-import { cidForChunk, isInlineCid } from '../core/cid.ts';
-import { chunkPieces, type CutScanner } from '../core/chunker.ts';
+import { cidForChunk, INLINE_CHUNK_BYTES } from '../core/cid.ts';
+import { chunkPieces, type ChunkPieces, type CutScanner } from '../core/chunker.ts';
 import type { ChunkRef } from '../core/chunk-manifest.ts';
 import type { ChunkStore } from '../store/chunk-store.ts';
 import type { LocalChunk } from '../store/meta-store.ts';
@@ -39,28 +39,45 @@ export async function ingest(
   let failure: unknown;
   let size = 0;
   let newBytes = 0;
+  // Hashes a chunk, records it, and starts its write unless the segment already holds it.
+  const take = async (chunk: ChunkPieces): Promise<void> => {
+    const cid = cidForChunk(chunk.pieces, { inline: false });
+    refs.push([cid, chunk.length]);
+    size += chunk.length;
+    onProgress?.(size);
+    const name = cid.toString();
+    guard.hold(name);
+    chunks.push({ cid: name, size: chunk.length });
+    // Dedup: the metadata store knows every committed local chunk, far cheaper than a stat.
+    // A file left by a put that crashed before committing is simply written again.
+    if (isPresent(name)) return;
+    newBytes += chunk.length;
+    const write = store.put(cid, chunk.pieces).catch((err) => {
+      failure ??= err;
+    });
+    const tracked = write.finally(() => inflight.delete(tracked));
+    inflight.add(tracked);
+    if (inflight.size >= WRITES_IN_FLIGHT) await Promise.race(inflight);
+  };
   try {
+    // Only a whole object of at most INLINE_CHUNK_BYTES is inlined: with small chunker sizes every
+    // chunk would qualify, and manifests would swell into data blocks. So a small first chunk
+    // waits to see whether another follows.
+    let held: ChunkPieces | undefined;
     for await (const chunk of chunkPieces(body, scanner)) {
       if (failure) throw failure;
       for (const p of chunk.pieces) await md5.update(p);
-      const cid = cidForChunk(chunk.pieces);
-      refs.push([cid, chunk.length]);
-      size += chunk.length;
-      onProgress?.(size);
-      if (isInlineCid(cid)) continue;
-      const name = cid.toString();
-      guard.hold(name);
-      chunks.push({ cid: name, size: chunk.length });
-      // Dedup: the metadata store knows every committed local chunk, far cheaper than a stat.
-      // A file left by a put that crashed before committing is simply written again.
-      if (isPresent(name)) continue;
-      newBytes += chunk.length;
-      const write = store.put(cid, chunk.pieces).catch((err) => {
-        failure ??= err;
-      });
-      const tracked = write.finally(() => inflight.delete(tracked));
-      inflight.add(tracked);
-      if (inflight.size >= WRITES_IN_FLIGHT) await Promise.race(inflight);
+      if (refs.length === 0 && held === undefined && chunk.length <= INLINE_CHUNK_BYTES) {
+        held = chunk;
+        continue;
+      }
+      if (held) await take(held);
+      held = undefined;
+      await take(chunk);
+    }
+    if (held) {
+      refs.push([cidForChunk(held.pieces), held.length]);
+      size += held.length;
     }
     await Promise.all(inflight);
     if (failure) throw failure;
