@@ -129,7 +129,7 @@ async function hashOnly(ds: Dataset, algo: 'sha256' | 'md5', notes: string): Pro
 // A chunk store that keeps nothing: what a put costs before any byte reaches the disk.
 const nullStore: ChunkStore = {
   has: async () => false,
-  put: async () => true,
+  put: async () => {},
   get: async () => undefined,
   rewrite: async () => {},
   deleteSync: () => {},
@@ -142,7 +142,7 @@ async function ingestCpu(ds: Dataset, scannerKind: string): Promise<Result[]> {
   const scanner = cutScannerFor(scannerConfig(DEFAULT_CHUNKER));
   let chunks = 0;
   const { secs } = await timed(async () => {
-    for (const f of ds.files) chunks += (await ingest(read(f.path), nullStore, scanner, new ChunkGuard())).chunks.length;
+    for (const f of ds.files) chunks += (await ingest(read(f.path), nullStore, scanner, new ChunkGuard(), () => false)).chunks.length;
   });
   return [{
     system: 'stitchfs ingest, no store', secs, bytes: ds.totalBytes,
