@@ -13,7 +13,7 @@ import { catchUpFrom, CATCH_UP_PROTOCOL, serveCatchUp } from './catch-up.ts';
 import { CHUNK_PROTOCOL, RemoteChunks, serveChunks } from './chunk-fetch.ts';
 import type { SegmentConfig } from './config.ts';
 import { newCounters, type GatewayCounters } from './counters.ts';
-import { Gossip, type PubSub } from './gossip.ts';
+import { Gossip, guardPubSub, type PubSub } from './gossip.ts';
 import { libp2pKey } from './keys.ts';
 import { PeerBook } from './peers.ts';
 import { Replicator } from './replicator.ts';
@@ -42,6 +42,9 @@ export class Gateway {
   private readonly gossip: Gossip;
   private readonly replicator: Replicator;
   private readonly status = new Map<string, { lastCatchUp?: number; entries: number }>();
+  // Per connected peer: what it said it sent us through (see catchUpFrom). Dropped on disconnect,
+  // so a peer restarted with other links is asked from our frontier again.
+  private readonly cursors = new Map<string, Record<string, number>>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -57,6 +60,8 @@ export class Gateway {
     const peers = new PeerBook(cfg);
     const linked = peers.linked();
     const node = await createLibp2p({
+      // Started once the pubsub guard is in place, so no peer subscribes before it.
+      start: false,
       privateKey: libp2pKey(segment.identity.privateKey),
       addresses: { listen: [cfg.p2p] },
       transports: [tcp()],
@@ -77,6 +82,7 @@ export class Gateway {
         }),
       },
     });
+    guardPubSub(node.services.pubsub, peers);
     const gw = new Gateway(segment, peers, node as Gateway['node']);
     await gw.begin();
     return gw;
@@ -92,9 +98,11 @@ export class Gateway {
     });
     await this.node.handle(CHUNK_PROTOCOL, (stream, conn) => serveChunks(stream, conn, seg, this.peers, this.counters, remote), { maxInboundStreams: 64 });
     seg.chunkSource = remote;
+    await this.node.start();
     this.gossip.start();
     this.replicator.start();
     this.node.addEventListener('peer:connect', (evt) => void this.catchUp(evt.detail));
+    this.node.addEventListener('peer:disconnect', (evt) => void this.cursors.delete(evt.detail.toString()));
     void this.maintain();
   }
 
@@ -122,7 +130,9 @@ export class Gateway {
   private async catchUp(peer: PeerId): Promise<void> {
     if (this.stopped || !this.peers.allowed(peer)) return;
     try {
-      const n = await catchUpFrom((p, proto) => this.node.dialProtocol(p, proto), peer, this.segment, this.peers, this.counters);
+      let cursor = this.cursors.get(peer.toString());
+      if (!cursor) this.cursors.set(peer.toString(), (cursor = {}));
+      const n = await catchUpFrom((p, proto) => this.node.dialProtocol(p, proto), peer, this.segment, this.peers, this.counters, cursor);
       this.status.set(peer.toString(), { lastCatchUp: Date.now(), entries: n });
     } catch {
       // The peer went away mid-stream; the next round asks again.

@@ -1,5 +1,6 @@
 import * as dagCbor from '@ipld/dag-cbor';
 import type { Message } from '@libp2p/gossipsub';
+import type { PeerId } from '@libp2p/interface';
 import { decodeVersion } from '../core/version-manifest.ts';
 import type { Segment } from '../segment/segment.ts';
 import type { VersionRecord } from '../store/meta-store.ts';
@@ -52,6 +53,8 @@ export class Gossip {
     this.pubsub.addEventListener('message', (evt) => void this.receive(evt.detail));
     this.pubsub.subscribe(BUCKETS_TOPIC);
     for (const b of this.segment.listBuckets()) this.follow(b.name);
+    // Buckets linked by name: a peer that shares only those never sends us the buckets topic.
+    for (const b of this.peers.namedReceivedBuckets()) this.follow(b);
     this.segment.on('version', this.onVersion);
     this.segment.on('remote-version', this.onRemote);
   }
@@ -101,10 +104,37 @@ export class Gossip {
       this.counters.versionsRejected++;
       return;
     }
-    for (const e of Array.isArray(batch?.entries) ? batch.entries.slice(0, BATCH_MAX) : []) {
-      await applyEntry(this.segment, this.peers, this.counters, e.bytes, e.seq);
-    }
+    // Applied together, so the whole batch lands in one group commit instead of one each.
+    const entries = Array.isArray(batch?.entries) ? batch.entries.slice(0, BATCH_MAX) : [];
+    await Promise.all(entries.map((e) => applyEntry(this.segment, this.peers, this.counters, e.bytes, e.seq)));
   }
+}
+
+// Gossipsub sends a topic's messages (its own and those it relays) to every peer subscribed to the
+// topic or grafted into its mesh, and answers IWANTs from anyone, whatever this segment's links
+// say. So, per peer, only topics this segment may send it are honoured: a bucket's topic for a
+// link that sends that bucket, the buckets topic (every bucket's name) for a link that sends every
+// bucket. Without this, a peer only on the allowlist, or whose link is receive-only or for other
+// buckets, could subscribe and be sent every version. The hooks are gossipsub internals: if an
+// upgrade renames them, starting fails rather than leaking.
+export function guardPubSub(pubsub: unknown, peers: PeerBook): void {
+  const ps = pubsub as {
+    handleReceivedSubscription?: (from: PeerId, topic: string, subscribe: boolean) => boolean;
+    handleGraft?: (id: string, graft: Array<{ topicID?: string }>) => Promise<unknown[]>;
+    handleIWant?: (id: string, iwant: unknown[]) => Array<{ topic: string }>;
+  };
+  const sub = ps.handleReceivedSubscription?.bind(pubsub);
+  const graft = ps.handleGraft?.bind(pubsub);
+  const iwant = ps.handleIWant?.bind(pubsub);
+  if (!sub || !graft || !iwant) throw new Error('this gossipsub lacks the hooks that enforce link policies');
+  const prefix = bucketTopic('');
+  const may = (peer: PeerId | string, topic: string | undefined) => {
+    if (topic === BUCKETS_TOPIC) return peers.maySendAll(peer);
+    return topic !== undefined && topic.startsWith(prefix) && peers.maySend(peer, topic.slice(prefix.length));
+  };
+  ps.handleReceivedSubscription = (from, topic, subscribe) => (!subscribe || may(from, topic)) && sub(from, topic, subscribe);
+  ps.handleGraft = (id, g) => graft(id, g.filter((x) => may(id, x.topicID)));
+  ps.handleIWant = (id, w) => iwant(id, w).filter((m) => may(id, m.topic));
 }
 
 // Shared by gossip and catch-up: the origin must be on the allowlist and sign the version, and

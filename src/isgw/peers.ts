@@ -48,6 +48,18 @@ export class PeerBook {
     return p !== undefined && sends(policyFor(p, bucket));
   }
 
+  // May this segment give peer `id` every bucket, even ones it does not name (the buckets topic)?
+  maySendAll(id: PeerId | string): boolean {
+    const p = this.peer(id);
+    return p !== undefined && sends(p.link?.['*']);
+  }
+
+  // Buckets some link brings in by name (not through '*').
+  namedReceivedBuckets(): string[] {
+    return [...new Set([...this.byId.values()].flatMap((p) => Object.entries(p.link ?? {})
+      .filter(([bucket, pol]) => bucket !== '*' && receives(pol)).map(([bucket]) => bucket)))];
+  }
+
   // Does some link bring `bucket` into this segment?
   receivesBucket(bucket: string): boolean {
     return [...this.byId.values()].some((p) => receives(policyFor(p, bucket)));

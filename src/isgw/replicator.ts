@@ -8,6 +8,9 @@ import type { PeerBook } from './peers.ts';
 // Chunk fetches in flight while replicating: enough to fill a long fat pipe (with 256 KiB chunks
 // and 100 ms RTT, 16 in flight is ~40 MB/s per link), few enough not to starve reader fetches.
 const CONCURRENCY = 16;
+// A version whose pin failed (no connected peer had a chunk: at start nothing is connected yet) is
+// tried again after this long, until it succeeds.
+const RETRY_MS = 3_000;
 
 // Makes every chunk of a version local: the tree blocks and chunks it lacks are read through the
 // segment's reader, which fetches them from peers, verifies and stores them. Chunks already here
@@ -54,8 +57,11 @@ export class Replicator {
   private readonly segment: Segment;
   private readonly peers: PeerBook;
   private readonly queue: string[] = [];
+  private readonly failed = new Set<string>();
+  private retryTimer: NodeJS.Timeout | undefined;
   private running = false;
   private stopped = false;
+  // Versions still to pin: queued, and failed awaiting a retry.
   backlog = 0;
   private readonly onRemote = (rec: VersionRecord) => {
     if (rec.key !== '' && !rec.deleted && this.peers.fullReplication(rec.bucket)) this.push(rec.vid);
@@ -76,13 +82,24 @@ export class Replicator {
 
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.retryTimer);
     this.segment.off('remote-version', this.onRemote);
   }
 
   private push(vid: string): void {
     this.queue.push(vid);
-    this.backlog = this.queue.length;
+    this.failed.delete(vid);
+    this.backlog = this.queue.length + this.failed.size;
     if (!this.running) void this.drain();
+  }
+
+  private retryLater(vid: string): void {
+    this.failed.add(vid);
+    if (this.retryTimer || this.stopped) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      for (const v of [...this.failed]) this.push(v);
+    }, RETRY_MS);
   }
 
   private async drain(): Promise<void> {
@@ -93,10 +110,12 @@ export class Replicator {
         await pinVersion(this.segment, vid);
         this.queue.shift();
       } catch {
-        // No peer has it right now: retried on the next remote version or restart.
+        // No peer has it right now: tried again a little later (dropping it would leave the
+        // bucket short of chunks until the next restart, with a backlog of zero).
         this.queue.shift();
+        this.retryLater(vid);
       }
-      this.backlog = this.queue.length;
+      this.backlog = this.queue.length + this.failed.size;
     }
     this.running = false;
   }
