@@ -8,6 +8,7 @@ import { registerObjects } from './commands/objects.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerLinks } from './commands/links.ts';
+import { registerMount } from './commands/mount.ts';
 
 const program = new Command('stitch')
   .description('stitchfs: a content-addressed, geo-distributed filesystem')
@@ -25,6 +26,7 @@ registerLs(program, globals);
 registerAdmin(program, globals);
 registerKeys(program, globals);
 registerLinks(program, globals);
+registerMount(program, globals);
 
 try {
   await program.parseAsync(process.argv);

@@ -132,22 +132,30 @@ export class RemoteChunks implements ChunkSource {
     const stream = await this.dial(peer, CHUNK_PROTOCOL);
     const s = framed(stream);
     const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS);
-    const pending = new Map(batch.map((w) => [w.cid.toString(), w]));
+    // Several waiters may want the same CID in one batch (a chunk repeated in an object, two
+    // readers recovering one chunk): it is asked once and every one of them gets the answer.
+    const pending = new Map<string, Waiter[]>();
+    for (const w of batch) {
+      const k = w.cid.toString();
+      const same = pending.get(k);
+      if (same) same.push(w);
+      else pending.set(k, [w]);
+    }
     try {
       await writeFrame(s, { cids: [...pending.keys()], hops });
       while (pending.size > 0) {
         const frame = await readFrame<{ cid?: unknown; bytes?: unknown }>(s, signal);
-        const w = isRecord(frame) && typeof frame.cid === 'string' ? pending.get(frame.cid) : undefined;
-        if (!w) throw new Error('unexpected chunk reply');
+        const ws = isRecord(frame) && typeof frame.cid === 'string' ? pending.get(frame.cid) : undefined;
+        if (!ws) throw new Error('unexpected chunk reply');
         pending.delete(frame.cid as string);
-        w.resolve(frame.bytes instanceof Uint8Array ? frame.bytes : undefined);
+        for (const w of ws) w.resolve(frame.bytes instanceof Uint8Array ? frame.bytes : undefined);
       }
       await stream.close();
     } catch (err) {
       stream.abort(err as Error);
       throw err;
     } finally {
-      for (const w of pending.values()) w.resolve(undefined);
+      for (const ws of pending.values()) for (const w of ws) w.resolve(undefined);
     }
   }
 }

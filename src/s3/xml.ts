@@ -22,6 +22,8 @@ const parser = new XMLParser({
   parseTagValue: false,
   trimValues: true,
   processEntities: true,
+  // Numeric references too: rclone sends part ETags as &#34;...&#34; in CompleteMultipartUpload.
+  htmlEntities: true,
   isArray: (name) => ['Part', 'Object'].includes(name),
 });
 
