@@ -13,6 +13,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { fetchStatus } from '../../src/isgw/admin.ts';
 import { isInlineCid } from '../../src/core/cid.ts';
 import { Segment } from '../../src/segment/segment.ts';
+import type { GatewayCounters } from '../../src/isgw/counters.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const NODE = join(ROOT, 'node_modules/.bin/node');
@@ -47,17 +48,8 @@ export interface WorldOptions {
   untrusted?: string[];
 }
 
-export interface Counters {
-  versionsPublished: number;
-  versionsReceived: number;
-  versionsRejected: number;
-  catchUpEntries: number;
-  chunksFetched: number;
-  chunkBytesFetched: number;
-  chunksServed: number;
-  chunkBytesServed: number;
-  chunksRejected: number;
-}
+// What `stitch status` reports is the gateway's own counters record.
+export type Counters = GatewayCounters;
 
 export interface Status {
   segment: string;
