@@ -6,13 +6,25 @@ export const TICKS_PER_MS = 1000;
 
 export type Hlc = number;
 
+// How far ahead of the local wall clock a timestamp seen from another segment may pull this clock.
+// Beyond it (a peer's clock years off, or a manifest crafted with a huge timestamp) the version is
+// still ordered by its own timestamp, but the local clock does not follow: otherwise every later
+// local write would be stamped out there too, and near 2^53 the +1 of a tick is lost to float
+// precision, so successive writes tie and an overwrite stops becoming the current version.
+export const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
+
 export class HybridClock {
   private last: Hlc;
   private readonly now: () => number;
 
   constructor(last: Hlc = 0, now: () => number = Date.now) {
-    this.last = last;
     this.now = now;
+    // Restored from the highest stored timestamp, remote ones included: the same bound applies.
+    this.last = Math.min(last, this.ceiling());
+  }
+
+  private ceiling(): Hlc {
+    return (this.now() + MAX_FUTURE_MS) * TICKS_PER_MS;
   }
 
   // A timestamp for a local event, greater than every one issued or observed before.
@@ -23,7 +35,7 @@ export class HybridClock {
 
   // Merge a timestamp seen from another segment so later local events order after it.
   observe(remote: Hlc): void {
-    if (remote > this.last) this.last = remote;
+    if (remote > this.last && remote <= this.ceiling()) this.last = remote;
   }
 
   current(): Hlc {

@@ -74,7 +74,9 @@ export function decodeVersion(bytes: Uint8Array): SignedVersion {
   const rec = dagCbor.decode(bytes) as Encoded;
   if (!rec || rec.v !== 1 || !(rec.sig instanceof Uint8Array)) throw new Error('not a version manifest');
   const { v: _v, sig, ...manifest } = rec;
-  if (typeof manifest.bucket !== 'string' || typeof manifest.key !== 'string' || typeof manifest.hlc !== 'number') {
+  // The timestamp orders versions everywhere (SQL, the clock): a non-integer, negative or unsafe one
+  // would compare wrongly or round, so such a manifest is malformed whoever signed it.
+  if (typeof manifest.bucket !== 'string' || typeof manifest.key !== 'string' || !Number.isSafeInteger(manifest.hlc) || manifest.hlc < 0) {
     throw new Error('malformed version manifest');
   }
   return { manifest: manifest as VersionManifest, sig, bytes, vid: versionCid(bytes) };

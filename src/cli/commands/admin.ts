@@ -1,4 +1,7 @@
 import type { Command } from 'commander';
+import { isStitchError } from '../../core/errors.ts';
+import { adminCall } from '../../isgw/admin.ts';
+import type { ScrubReport } from '../../segment/scrub.ts';
 import { EXIT } from '../exit-codes.ts';
 import { print, withSegment, type GlobalOptions } from '../open.ts';
 
@@ -24,7 +27,7 @@ export function registerAdmin(program: Command, g: () => GlobalOptions): void {
     .option('--repair', 'fetch damaged chunks from another segment and rewrite them')
     .description('verify every stored chunk against its hash')
     .action(async (o: { repair?: boolean }) => {
-      const r = await withSegment(g(), o.repair ? 'write' : 'read', (s) => s.scrub({ repair: o.repair }));
+      const r = o.repair ? await repair(g()) : await withSegment(g(), 'read', (s) => s.scrub());
       const damaged = r.missing.length + r.corrupt.length - r.repaired.length;
       print(g(), r, () => [
         `checked ${r.checked} chunks (${mib(r.bytes)} verified)`,
@@ -45,4 +48,18 @@ export function registerAdmin(program: Command, g: () => GlobalOptions): void {
       const r = await withSegment(g(), 'write', (s) => s.gc(grace * 1000));
       print(g(), r, () => `scanned ${r.scanned} chunks, removed ${r.deleted} (${mib(r.freedBytes)}), kept ${r.kept}`);
     });
+}
+
+// A repair needs a source of good chunks (another segment, through the gateway), which only a
+// running server has: beside one, the repair runs in it (admin socket); on a stopped segment it
+// runs here, and can only report what no source restores.
+async function repair(g: GlobalOptions): Promise<ScrubReport> {
+  try {
+    return await withSegment(g, 'write', (s) => s.scrub({ repair: true }));
+  } catch (err) {
+    if (!isStitchError(err, 'SegmentLocked')) throw err;
+    return (await adminCall(g.data, 'POST', '/fsck', { repair: true }).catch(() => {
+      throw err;
+    })) as ScrubReport;
+  }
 }

@@ -73,6 +73,9 @@ export function registerServe(program: Command, g: G): void {
         }), {
           pin: async (a) => ({ fetchedChunks: await pinVersion(segment, (await segment.head(String(a.bucket), String(a.key))).versionId) }),
           unpin: async (a) => ({ freedBytes: await unpinVersion(segment, (await segment.head(String(a.bucket), String(a.key))).versionId) }),
+          // `stitch fsck --repair` beside the running server: only this process holds the lock and
+          // the gateway, i.e. a source for damaged chunks.
+          fsck: async (a) => segment.scrub({ repair: a.repair === true }),
         });
         closers.push(() => new Promise((r) => admin.close(r)));
         // Unmounted first on the way down (closers run in reverse), committing open files.
