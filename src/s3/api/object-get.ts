@@ -83,6 +83,11 @@ export async function getObject(c: S3Context): Promise<void> {
   const headers = { ...base, ...objectHeaders(v) };
   for (const [q, h] of Object.entries(OVERRIDES)) {
     const value = param(c, q);
+    // Echoed as a response header: a value HTTP cannot carry (control characters, anything past
+    // Latin-1) is the client's error, not a failure of writeHead (it was a 500).
+    if (value !== undefined && /[^\t\x20-\x7e\x80-\xff]/.test(value)) {
+      throw new S3Error('InvalidArgument', 400, `${q} must be a valid HTTP header value`, { ArgumentName: q });
+    }
     if (value !== undefined) headers[h] = value;
   }
   const range = parseRange(header(c, 'range'));
