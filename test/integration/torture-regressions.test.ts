@@ -34,6 +34,8 @@ describe('torture regressions: the chunk fetcher with a CID wanted twice in one 
   it('a damaged chunk read twice at once (repeated in the object, or by two readers) is recovered for every reader', async () => {
     const body = repeating('rec', 0);
     await c.s3('a').put('rec', 'zeros', body);
+    // b serves only chunks of versions it knows: wait for the metadata to arrive there first.
+    await waitFor(async () => (await c.s3('b').request('HEAD', '/rec/zeros')).status === 200, 60_000, 'b to learn rec/zeros');
     const chunks = (await chunksOfBucket(c.seg('a').dataDir, 'rec')).get('zeros')!;
     const repeated = chunks.find((cid, i) => chunks.indexOf(cid) !== i);
     expect(repeated, 'the object repeats a chunk').toBeDefined();
