@@ -4,6 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { FuseMount } from '../native/fuse.ts';
 import type { Segment } from '../segment/segment.ts';
 import { StitchFs, type StitchFsOptions } from './filesystem.ts';
+import { instrumented } from './instrument.ts';
 
 export interface StitchMountOptions extends StitchFsOptions {
   allowOther?: boolean;
@@ -48,7 +49,7 @@ export class StitchMount {
     const fs = new StitchFs(segment, opts);
     let fuse: FuseMount;
     try {
-      fuse = await FuseMount.mount(mountpoint, fs, {
+      fuse = await FuseMount.mount(mountpoint, instrumented(fs), {
         fsname: `stitchfs:${segment.name}${opts.bucket ? `/${opts.bucket}` : ''}`,
         subtype: 'stitchfs',
         allowOther: opts.allowOther,
